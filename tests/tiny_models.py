@@ -1,57 +1,9 @@
-"""Tiny random DeepOmni configurations for tests (CPU, seconds)."""
+"""Tiny random DeepOmni inputs for tests (CPU, seconds). The configurations live in `deepomni_hf.tiny`."""
 
 import torch
 
 from deepomni_hf import DeepOmniConfig
-
-
-TINY_TEXT = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=3,
-    num_attention_heads=4,
-    num_key_value_heads=4,
-    kv_lora_rank=16,
-    q_lora_rank=None,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=8,
-    v_head_dim=8,
-    n_routed_experts=8,
-    num_experts_per_tok=2,
-    moe_intermediate_size=32,
-    n_shared_experts=1,
-    first_k_dense_replace=1,
-    max_position_embeddings=4096,
-    bos_token_id=1,
-    eos_token_id=2,
-)
-TINY_AUDIO = dict(
-    d_model=32,
-    encoder_layers=1,
-    encoder_attention_heads=2,
-    encoder_ffn_dim=64,
-    decoder_layers=1,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=64,
-    num_mel_bins=80,
-    max_source_positions=1500,
-)
-TINY_CODEC = dict(encoder_dim=8, decoder_dim=16)
-# Speech experts of the tiny backbone: layer 0 is dense.
-TINY_SPEECH_EXPERTS = [[], [0, 1, 2], [4, 5, 6, 7]]
-
-
-def tiny_config(text_vocab_size: int = 1000, **text_overrides) -> DeepOmniConfig:
-    text = dict(TINY_TEXT, speech_experts=TINY_SPEECH_EXPERTS)
-    text.update(text_overrides)
-    text.setdefault("vocab_size", text_vocab_size + 64 + 7 * (4096 + 64))
-    return DeepOmniConfig(
-        text_config=text,
-        audio_config=TINY_AUDIO,
-        codec_config=TINY_CODEC,
-        adapter_intermediate_size=48,
-        text_vocab_size=text_vocab_size,
-    )
+from deepomni_hf.tiny import TINY_AUDIO, TINY_CODEC, TINY_SPEECH_EXPERTS, TINY_TEXT, tiny_config  # noqa: F401
 
 
 def text_only_ids(config: DeepOmniConfig, batch: int = 2, positions: int = 10, seed: int = 0) -> torch.LongTensor:

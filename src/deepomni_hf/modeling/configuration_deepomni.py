@@ -154,7 +154,8 @@ class DeepOmniConfig(PreTrainedConfig):
     MoE backbone with modality experts, and a SNAC codec, over the 8-stream token layout of DESIGN §3.
 
     text_config (`DeepOmniTextConfig` or `dict`, *optional*):
-        The backbone. Its `vocab_size` must equal the full 8-stream vocabulary ([`total_vocab_size`]).
+        The backbone. Its `vocab_size` must equal the full 8-stream vocabulary ([`total_vocab_size`]); a dict
+        without `vocab_size` gets it filled in.
     audio_config (`WhisperConfig` or `dict`, *optional*):
         The Whisper model whose encoder listens (only the encoder is built). Defaults to Whisper-medium's sizes.
     codec_config (`DeepOmniCodecConfig` or `dict`, *optional*):
@@ -213,7 +214,10 @@ class DeepOmniConfig(PreTrainedConfig):
         if self.audio_config is None:
             self.audio_config = whisper_medium_encoder_config()
         if self.text_config is None:
-            self.text_config = {"vocab_size": self.total_vocab_size}
+            self.text_config = {}
+        if isinstance(self.text_config, dict):
+            # The backbone's embedding covers every stream's ids.
+            self.text_config = {"vocab_size": self.total_vocab_size, **self.text_config}
         super().__post_init__(**kwargs)
 
     # ----- vocabulary layout (DESIGN §3) -----

@@ -14,12 +14,19 @@ import math
 import os
 from dataclasses import dataclass
 
+import warnings
+
 import torch
-from snac import SNAC
-from snac.attention import SinusoidalEmbeddings
-from snac.layers import Decoder, DecoderBlock, Encoder, NoiseBlock, Snake1d
-from snac.vq import ResidualVectorQuantize
 from torch import nn
+
+
+with warnings.catch_warnings():
+    # snac scripts its Snake activation with `torch.jit.script`, which torch now flags on every import.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from snac import SNAC
+    from snac.attention import SinusoidalEmbeddings
+    from snac.layers import Decoder, DecoderBlock, Encoder, NoiseBlock, Snake1d
+    from snac.vq import ResidualVectorQuantize
 from torch.nn.utils import parametrize
 from transformers import initialization as init
 from transformers.modeling_utils import PreTrainedAudioTokenizerBase
