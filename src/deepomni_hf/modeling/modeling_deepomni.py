@@ -39,6 +39,7 @@ from .configuration_deepomni import (
     DeepOmniTextConfig,
     check_speech_experts,
 )
+from .generation_deepomni import DeepOmniGenerationMixin, deepomni_generation_config
 from .modality_routing import restrict_router_logits, sequence_balance_loss
 from .modeling_deepomni_codec import DeepOmniCodecModel
 
@@ -371,8 +372,9 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         return DeepOmniModelOutput(**outputs, speech_positions=speech_positions)
 
 
-class DeepOmniForConditionalGeneration(DeepOmniPreTrainedModel, GenerationMixin):
-    """DeepOmni with its tied 8-stream head and its SNAC codec (`codec_model`), the model users load."""
+class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrainedModel, GenerationMixin):
+    """DeepOmni with its tied 8-stream head and its SNAC codec (`codec_model`), the model users load. `generate()`
+    produces text and speech in parallel (see `generation_deepomni.py`)."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
 
@@ -382,6 +384,7 @@ class DeepOmniForConditionalGeneration(DeepOmniPreTrainedModel, GenerationMixin)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.total_vocab_size, bias=False)
         self.codec_model = DeepOmniCodecModel(config.codec_config)
         self.post_init()
+        self.generation_config = deepomni_generation_config()
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()

@@ -1,0 +1,153 @@
+"""Parallel text + speech generation: layout invariants at every step, batching, batch-parallel text, KV cache."""
+
+import pytest
+import torch
+
+from deepomni_hf import DeepOmniForConditionalGeneration
+from tiny_models import text_only_ids, tiny_config
+
+
+END_LENGTH = 22  # the rigged model ends text once a row is this long, audio slots two positions later
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DeepOmniForConditionalGeneration(tiny_config()).eval()
+
+
+def _prompts(config, lengths, voice="ANS_A"):
+    """Left-padded prompts of different lengths; the last position carries the speaker token when `voice`."""
+    width = max(lengths)
+    ids = text_only_ids(config, len(lengths), width, seed=3)
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        mask[row, width - length :] = 1
+        ids[row, : width - length, 7] = config.text_token_id("PAD_T")
+    if voice:
+        for slot in range(7):
+            ids[:, -1, slot] = config.audio_token_id(voice, slot)
+    return ids, mask
+
+
+def _rig_endings(model, monkeypatch):
+    """Make EOT likely once a row reaches END_LENGTH real positions and EOA two positions later, so requests with
+    different prompt lengths end at different, known steps."""
+    cfg = model.config
+    forward = model.forward
+
+    def rigged(*args, attention_mask=None, **kwargs):
+        out = forward(*args, attention_mask=attention_mask, **kwargs)
+        length = attention_mask.sum(-1)
+        out.logits[:, -1, cfg.text_token_id("EOT")] += 1e4 * (length >= END_LENGTH)
+        out.audio_logits[:, -1, :, cfg.audio_code("EOA")] += 1e4 * (length >= END_LENGTH + 2).unsqueeze(-1)
+        return out
+
+    monkeypatch.setattr(model, "forward", rigged)
+
+
+def assert_layout(config, steps: torch.LongTensor, speech: bool):
+    """DESIGN §3 answer layout on generated positions [T, 8] (step 0 = first answer text token)."""
+    pad_t, eot = config.text_token_id("PAD_T"), config.text_token_id("EOT")
+    text = steps[:, 7].tolist()
+    ended = False
+    for t, token in enumerate(text):
+        if ended:
+            assert token == pad_t, f"text stream step {t}: {token} after EOT, expected PAD_T"
+        else:
+            assert token < config.text_vocab_size or token == eot, f"text stream step {t}: special {token}"
+            ended = token == eot
+    for slot in range(7):
+        local = (steps[:, slot] - config.audio_slot_offset(slot)).tolist()
+        pad_a, eoa = config.audio_code("PAD_A"), config.audio_code("EOA")
+        if not speech:
+            assert all(code == pad_a for code in local), f"slot {slot} of a text reply holds audio"
+            continue
+        assert all(code == pad_a for code in local[: slot + 1]), f"slot {slot} starts before step {slot + 1}"
+        closed = False
+        for t, code in enumerate(local[slot + 1 :], start=slot + 1):
+            if closed:
+                assert code == pad_a, f"slot {slot} step {t}: {code} after EOA"
+            else:
+                assert code < config.codebook_size or code == eoa, f"slot {slot} step {t}: special {code}"
+                closed = code == eoa
+
+
+@pytest.mark.parametrize("batch_lengths", [[7], [7, 4, 10]])
+@pytest.mark.parametrize("reply", ["speech", "text"])
+def test_layout_invariants_at_every_step(model, monkeypatch, batch_lengths, reply):
+    _rig_endings(model, monkeypatch)
+    cfg = model.config
+    ids, mask = _prompts(cfg, batch_lengths, voice="ANS_A" if reply == "speech" else None)
+    out = model.generate(ids, attention_mask=mask, reply_modality=reply, max_new_tokens=40, seed=0)
+    assert out.finished.all()
+    width = ids.shape[1]
+    for row, length in enumerate(batch_lengths):
+        steps = out.sequences[row, width:]
+        assert_layout(cfg, steps, speech=reply == "speech")
+        text_steps = END_LENGTH - length  # EOT is chosen at the step fed with a row of END_LENGTH positions
+        assert len(out.text_ids[row]) == text_steps
+        assert steps[text_steps, 7] == cfg.text_token_id("EOT")
+        if reply == "speech":
+            eoa_step = text_steps + 2
+            for slot in range(7):
+                assert steps[eoa_step, slot] == cfg.audio_token_id("EOA", slot)
+            # Slot 6 starts at step 7 and closes at eoa_step: that many complete frames.
+            assert out.audio_codes[row].shape == (eoa_step - 7, 7)
+            for slot in range(7):
+                got = out.audio_codes[row][:, slot] + cfg.audio_slot_offset(slot)
+                torch.testing.assert_close(got, steps[slot + 1 : slot + 1 + got.shape[0], slot])
+        else:
+            assert out.audio_codes[row].shape == (0, 7)
+
+
+def test_batch_parallel_text_equals_the_text_reply(model):
+    """The audio row's text comes from a text-reply row: same tokens as asking for a text reply."""
+    cfg = model.config
+    ids, mask = _prompts(cfg, [6, 9])
+    speech = model.generate(ids, attention_mask=mask, max_new_tokens=12, seed=1)
+    text_prompt, _ = _prompts(cfg, [6, 9], voice=None)
+    text = model.generate(text_prompt, attention_mask=mask, reply_modality="text", max_new_tokens=12)
+    for a, b in zip(speech.text_ids, text.text_ids):
+        assert torch.equal(a, b)
+
+
+def test_batched_requests_match_single_requests(model):
+    cfg = model.config
+    ids, mask = _prompts(cfg, [5, 8, 3])
+    batched = model.generate(ids, attention_mask=mask, max_new_tokens=14, audio_do_sample=False)
+    for row, length in enumerate([5, 8, 3]):
+        single = model.generate(ids[row : row + 1, -length:], max_new_tokens=14, audio_do_sample=False)
+        assert torch.equal(single.text_ids[0], batched.text_ids[row])
+        assert torch.equal(single.audio_codes[0], batched.audio_codes[row])
+
+
+def test_kv_cache_and_recomputation_give_the_same_tokens(model, monkeypatch):
+    _rig_endings(model, monkeypatch)
+    ids, mask = _prompts(model.config, [7, 4, 10])
+    cached = model.generate(ids, attention_mask=mask, max_new_tokens=30, seed=5)
+    recomputed = model.generate(ids, attention_mask=mask, max_new_tokens=30, seed=5, use_cache=False)
+    assert torch.equal(cached.sequences, recomputed.sequences)
+
+
+def test_seed_reproduces_a_reply_and_max_new_tokens_bounds_it(model):
+    ids, mask = _prompts(model.config, [6])
+    a = model.generate(ids, max_new_tokens=9, seed=11, return_audio=True)
+    b = model.generate(ids, max_new_tokens=9, seed=11, return_audio=True)
+    assert torch.equal(a.sequences, b.sequences) and torch.equal(a.audio_values[0], b.audio_values[0])
+    assert a.sequences.shape[1] == ids.shape[1] + 9 and not a.finished.any()
+    assert a.audio_values[0].shape == (1, a.audio_codes[0].shape[0] * 2048)
+    c = model.generate(ids, max_new_tokens=9, seed=12)
+    assert not torch.equal(a.sequences, c.sequences)
+
+
+def test_generation_errors_are_clear(model):
+    ids, _ = _prompts(model.config, [5], voice=None)
+    with pytest.raises(ValueError, match="speaker token"):
+        model.generate(ids, reply_modality="speech")
+    with pytest.raises(ValueError, match="reply_modality"):
+        model.generate(ids, reply_modality="video")
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        model.generate(ids, reply_modality="text", max_new_tokens=0)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        model.generate(ids, reply_modality="text", num_beams=4)
