@@ -16,3 +16,19 @@ from .modeling_deepomni import (
     DeepOmniTextModel,
 )
 from .modeling_deepomni_codec import DeepOmniCodecModel
+
+__all__ = [
+    "ROUTING_MODES",
+    "DeepOmniCausalLMOutput",
+    "DeepOmniCodecConfig",
+    "DeepOmniCodecModel",
+    "DeepOmniConfig",
+    "DeepOmniForConditionalGeneration",
+    "DeepOmniModel",
+    "DeepOmniPreTrainedModel",
+    "DeepOmniSpeechAdapter",
+    "DeepOmniTextConfig",
+    "DeepOmniTextModel",
+    "restrict_router_logits",
+    "sequence_balance_loss",
+]
