@@ -20,6 +20,7 @@ from .modeling import (
     DeepOmniTextConfig,
     DeepOmniTextModel,
 )
+from .pipelines import SpeechToSpeechPipeline, register_pipelines
 from .processors import DeepOmniDataCollator, DeepOmniProcessor
 
 
@@ -41,6 +42,7 @@ def _register() -> None:
     DeepOmniForConditionalGeneration.register_for_auto_class("AutoModelForMultimodalLM")
     DeepOmniCodecModel.register_for_auto_class("AutoModel")
     DeepOmniProcessor.register_for_auto_class()
+    register_pipelines()
 
 
 _register()
@@ -59,4 +61,5 @@ __all__ = [
     "DeepOmniSpeechAdapter",
     "DeepOmniTextConfig",
     "DeepOmniTextModel",
+    "SpeechToSpeechPipeline",
 ]

@@ -4,28 +4,111 @@ import argparse
 import sys
 
 
-def _add_demo(subparsers) -> None:
+def _add_convert(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo",
-        help="build a tiny random DeepOmni, save it, reload it through the Auto classes and run one forward pass",
-        description="Until a trained checkpoint ships, this shows the model end to end on random weights: "
-        "its outputs mean nothing.",
+        "convert",
+        help="build a DeepOmni checkpoint from a DeepSeek-V2 backbone, a Whisper checkpoint and a SNAC checkpoint",
+        description="Streams the three base checkpoints (local folders or Hugging Face Hub ids) into one DeepOmni "
+        "checkpoint: the backbone with its embedding extended to the 8-stream vocabulary (head tied to it), Whisper's "
+        "encoder, a new speech adapter, the SNAC codec, the modeling code and the processor. The output is written to "
+        "a temporary folder and renamed at the end, so a failed run leaves nothing behind.",
     )
-    parser.add_argument("--output", default="tiny-deepomni", help="folder for the tiny checkpoint")
-    parser.set_defaults(func=_run_demo)
+    parser.add_argument("--text-model", required=True, help="DeepSeek-V2 folder or hub id (deepseek-ai/DeepSeek-V2-Lite-Chat)")
+    parser.add_argument("--audio-encoder", required=True, help="Whisper folder or hub id (openai/whisper-medium)")
+    parser.add_argument("--codec", required=True, help="SNAC folder or hub id in snac's format (hubertsiuzdak/snac_24khz)")
+    parser.add_argument("--output", required=True, help="folder to create")
+    parser.add_argument("--speech-experts", help='JSON file: {"speech_experts": [[...], ...]} or a list of lists, one per layer')
+    parser.add_argument("--dtype", help="dtype of the written weights, e.g. bfloat16 (default: keep each source's)")
+    parser.add_argument("--max-shard-size", default="5GB", help="largest output shard (default: 5GB)")
+    parser.add_argument("--keep-source-lm-head", action="store_true",
+                        help="keep the backbone's untied output head instead of tying the head to the embedding")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the new embedding rows and adapter weights")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_run_convert)
 
 
-def _run_demo(args) -> int:
-    from .demo import run_demo
+def _run_convert(args) -> int:
+    from .hub.conversion import convert_checkpoint
 
-    report = run_demo(args.output)
-    for line in report:
-        print(line)
+    try:
+        result = convert_checkpoint(
+            args.text_model,
+            args.audio_encoder,
+            args.codec,
+            args.output,
+            speech_experts=args.speech_experts,
+            dtype=args.dtype,
+            max_shard_size=args.max_shard_size,
+            overwrite=args.overwrite,
+            keep_source_lm_head=args.keep_source_lm_head,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (OSError, ValueError) as error:
+        print(f"deepomni convert: error: {error}", file=sys.stderr)
+        return 1
+    config = result.config
+    print(f"Wrote {result.output_dir}")
+    print(f"  {result.num_tensors} tensors, {result.total_bytes / 1e9:.2f} GB in {result.num_shards} shard(s)")
+    print(f"  vocabulary: {config.text_vocab_size} text ids, {config.total_vocab_size} in all (8-stream layout)")
+    print(f"  processor saved: {result.processor_saved}, tokenizer saved: {result.tokenizer_saved}")
+    for note in result.notes:
+        print(f"  note: {note}")
     return 0
 
 
+def _add_export_text_model(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export-text-model",
+        help="write the text LLM of a DeepOmni checkpoint as a plain DeepseekV2ForCausalLM (for text benchmarks)",
+        description="Writes the backbone with its embedding and head cut to the text vocabulary, in transformers' "
+        "deepseek_v2 layout, loadable with AutoModelForCausalLM; the tokenizer is copied without DeepOmni's specials.",
+    )
+    parser.add_argument("checkpoint", help="DeepOmni checkpoint folder or hub id")
+    parser.add_argument("output", help="folder to create")
+    parser.add_argument("--max-shard-size", default="5GB", help="largest output shard (default: 5GB)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_run_export_text_model)
+
+
+def _run_export_text_model(args) -> int:
+    from .hub.conversion import export_text_model
+
+    try:
+        result = export_text_model(
+            args.checkpoint,
+            args.output,
+            overwrite=args.overwrite,
+            max_shard_size=args.max_shard_size,
+            progress=not args.no_progress,
+        )
+    except (OSError, ValueError) as error:
+        print(f"deepomni export-text-model: error: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote {result.output_dir} (DeepseekV2ForCausalLM, vocab_size {result.config.vocab_size})")
+    print(f"  {result.num_tensors} tensors, {result.total_bytes / 1e9:.2f} GB in {result.num_shards} shard(s)")
+    print(f"  tokenizer copied: {result.tokenizer_saved}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def _add_chat(subparsers) -> None:
+    from .pipelines.cli import add_chat_command
+
+    add_chat_command(subparsers)
+
+
+def _add_push(subparsers) -> None:
+    from .hub.cli import add_push_command
+
+    add_push_command(subparsers)
+
+
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_demo]
+COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -126,6 +126,7 @@ class DeepOmniGenerationMixin:
         seed: int | None = None,
         return_audio: bool = False,
         use_cache: bool = True,
+        text_to_speak: list[torch.LongTensor] | None = None,
         **kwargs,
     ) -> DeepOmniGenerateOutput:
         r"""
@@ -150,9 +151,13 @@ class DeepOmniGenerationMixin:
             seed (`int`, *optional*):
                 Seeds the sampling generator, so a reply can be regenerated exactly.
             return_audio (`bool`, *optional*):
-                Also decode each reply's codes with the model's codec (noise seeded from `seed`).
+                Also decode each reply's codes with the model's codec (its positional noise seeded with `seed`, as a
+                `DeepOmniStreamer` with the same seed does).
             use_cache (`bool`, *optional*, defaults to `True`):
                 `False` recomputes the whole sequence every step (for testing the cache).
+            text_to_speak (`list[torch.LongTensor]`, *optional*):
+                Per request, text ids that the text stream must carry (then `EOT`): the model only chooses the
+                speech, which is how text-to-speech runs. Batch-parallel decoding is not needed then.
         """
         config = self._merged_generation_config(generation_config, kwargs)
         cfg = self.config
@@ -168,7 +173,9 @@ class DeepOmniGenerationMixin:
                 "A speech reply needs the speaker token (ANS_A, M29 or F10) in the audio slots of the last prompt "
                 "position: build the prompt with add_generation_prompt=True and reply_modality='speech'."
             )
-        parallel = speech and config.batch_parallel
+        if text_to_speak is not None and len(text_to_speak) != batch:
+            raise ValueError(f"text_to_speak needs one id sequence per request ({batch}), got {len(text_to_speak)}.")
+        parallel = speech and config.batch_parallel and text_to_speak is None
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
         # Rows: one per request, plus one text row per request in batch-parallel mode.
@@ -239,6 +246,12 @@ class DeepOmniGenerationMixin:
             scores = scores.masked_fill(~text_allowed, float("-inf"))
             scores = text_warpers(text_history[active_requests], scores)
             text_token = _choose(scores, config.do_sample, generator)
+            if text_to_speak is not None:
+                forced = [
+                    int(text_to_speak[r][step]) if step < len(text_to_speak[r]) else eot
+                    for r in active_requests.tolist()
+                ]
+                text_token = torch.tensor(forced, dtype=torch.long, device=device)
             text_token = torch.where(text_done[active_requests], torch.full_like(text_token, pad_t), text_token)
 
             # --- audio: sampled in the audio rows; staircase start, PAD_A after EOA ---
@@ -363,12 +376,13 @@ class DeepOmniGenerationMixin:
         )
 
     def decode_audio(self, codes: torch.LongTensor, seed: int | None = None) -> torch.FloatTensor:
-        """Raw codes `[frames, 7]` → 24 kHz waveform `[1, samples]` (empty for zero frames)."""
+        """Raw codes `[frames, 7]` → 24 kHz waveform `[1, samples]` (empty for zero frames). `seed` seeds the codec's
+        positional noise (`None`: drawn from torch's global RNG)."""
         if codes.shape[0] == 0:
             return torch.zeros(1, 0)
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        # Position-consistent noise: a streamed decode of the same codes with the same seed gives the same waveform.
         codec_device = next(self.codec_model.parameters()).device
-        return self.codec_model.decode(codes.unsqueeze(0).to(codec_device), generator=generator)[0].float().cpu()
+        return self.codec_model.decode(codes.unsqueeze(0).to(codec_device), noise_seed=seed)[0].float().cpu()
 
 
 __all__ = ["DeepOmniGenerationMixin", "DeepOmniGenerateOutput", "deepomni_generation_config", "DEEPOMNI_GENERATION_DEFAULTS"]
