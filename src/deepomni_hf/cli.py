@@ -107,8 +107,14 @@ def _add_push(subparsers) -> None:
     add_push_command(subparsers)
 
 
+def _add_data(subparsers) -> None:
+    from .data.cli import add_data_commands
+
+    add_data_commands(subparsers)
+
+
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_push]
+COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:
