@@ -288,7 +288,7 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
                 f"got {tuple(input_ids.shape)}. Build inputs with DeepOmniProcessor."
             )
         vocab = self.config.total_vocab_size
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= vocab):
+        if bool(((input_ids < 0) | (input_ids >= vocab)).any()):  # one host sync
             raise ValueError(f"input_ids must be absolute ids in [0, {vocab}); got values outside that range.")
         return self.get_input_embeddings()(input_ids).mean(dim=2)
 
@@ -446,21 +446,22 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         if labels.dim() != 3 or labels.shape[-1] != NUM_STREAMS:
             raise ValueError(f"labels must have shape [batch, positions, {NUM_STREAMS}], got {tuple(labels.shape)}.")
         labels = labels[:, 1:].to(text_logits.device)
+        offsets = torch.tensor([cfg.stream_offset(s) for s in range(NUM_STREAMS)], device=labels.device)
+        sizes = torch.tensor([cfg.stream_vocab_size(s) for s in range(NUM_STREAMS)], device=labels.device)
+        valid = labels != -100
+        local = torch.where(valid, labels - offsets, torch.full_like(labels, -100))
+        misplaced = valid & ((local < 0) | (local >= sizes))
+        if bool(misplaced.any()):  # one host sync for all streams
+            stream = int(misplaced.nonzero()[0, -1])
+            raise ValueError(
+                f"labels of stream {stream} hold ids outside that stream's range "
+                f"[{cfg.stream_offset(stream)}, {cfg.stream_offset(stream) + cfg.stream_vocab_size(stream)})."
+            )
         losses = []
         for stream in range(NUM_STREAMS):
             logits = text_logits[:, :-1] if stream == TEXT_STREAM else audio_logits[:, :-1, stream]
-            target = labels[..., stream]
-            valid = target != -100
-            local = torch.where(valid, target - cfg.stream_offset(stream), torch.full_like(target, -100))
-            if bool(((local < 0) | (local >= cfg.stream_vocab_size(stream)))[valid].any()):
-                raise ValueError(
-                    f"labels of stream {stream} hold ids outside that stream's range "
-                    f"[{cfg.stream_offset(stream)}, {cfg.stream_offset(stream) + cfg.stream_vocab_size(stream)})."
-                )
-            if not bool(valid.any()):
-                losses.append(logits.new_tensor(float("nan"), dtype=torch.float32))
-                continue
-            losses.append(F.cross_entropy(logits.float().flatten(0, 1), local.flatten(), ignore_index=-100))
+            # A stream without targets gives NaN (a mean over nothing), which the total loss leaves out.
+            losses.append(F.cross_entropy(logits.float().flatten(0, 1), local[..., stream].flatten(), ignore_index=-100))
         return torch.stack(losses)
 
     def forward(
