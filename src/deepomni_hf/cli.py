@@ -113,8 +113,14 @@ def _add_data(subparsers) -> None:
     add_data_commands(subparsers)
 
 
+def _add_assign_experts(subparsers) -> None:
+    from .training.cli import add_assign_experts_command
+
+    add_assign_experts_command(subparsers)
+
+
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_push]
+COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,263 @@
+# Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
+"""Synthetic speech for building training data: one small interface over several text-to-speech backends.
+
+Every backend implements [`SpeechSynthesizer.synthesize`]`(text) -> (waveform, sampling_rate, voice_name)`: a mono
+float32 waveform in [-1, 1] at the backend's own rate (the builders resample), and the name of the voice that spoke,
+recorded per example. [`speaker_token`] maps that name to DeepOmni's speaker token (DESIGN §3):
+
+| backend voice (`voice_name`)                        | speaker token |
+|-----------------------------------------------------|---------------|
+| `flite:awb`, `flite:rms`, `flite:kal`, `flite:kal16` | `M29` (male)  |
+| `flite:slt`                                         | `F10` (female)|
+| `espeak:<v>` with a male variant (default `en`)     | `M29`         |
+| `espeak:<v>+f1`..`+f5` (female variants)            | `F10`         |
+| `piper:joe`, `piper:*male*`                         | `M29`         |
+| `piper:*female*`, `piper:amy`, `piper:lessac`        | `F10`         |
+| anything else (e.g. `hf:<model id>`)                | `ANS_A`       |
+
+Pass `speaker=` to any backend to override the table. Backends, chosen by spec string in [`get_synthesizer`]:
+`flite[:VOICE]` (Debian `flite`), `espeak[:VOICE]` (Debian `espeak-ng`), `piper:MODEL.onnx` (`pip install
+piper-tts`), `hf:MODEL_ID` (any transformers `text-to-speech` pipeline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+import numpy as np
+
+
+DEFAULT_SPEAKER = "ANS_A"
+SPEAKERS = ("ANS_A", "M29", "F10")
+# Exact voice names → speaker token (see the module docstring); prefixes are handled in `speaker_token`.
+VOICE_SPEAKERS = {
+    "flite:awb": "M29",
+    "flite:rms": "M29",
+    "flite:kal": "M29",
+    "flite:kal16": "M29",
+    "flite:slt": "F10",
+    "espeak:en": "M29",
+    "espeak:en-us": "M29",
+    "piper:joe": "M29",
+    "piper:amy": "F10",
+    "piper:lessac": "F10",
+}
+FLITE_VOICES = ("awb", "rms", "slt", "kal16", "kal")
+
+
+class SynthesisError(RuntimeError):
+    """A backend failed to speak a text (missing program, empty output, ...)."""
+
+
+def speaker_token(voice_name: str) -> str:
+    """The DeepOmni speaker token (`ANS_A`, `M29`, `F10`) of a backend voice name (table in the module docstring)."""
+    name = voice_name.lower()
+    if name in VOICE_SPEAKERS:
+        return VOICE_SPEAKERS[name]
+    if name.startswith("espeak:"):
+        variant = name.split("+", 1)[1] if "+" in name else ""
+        return "F10" if variant.startswith("f") else "M29"
+    if name.startswith("piper:"):
+        if "female" in name:
+            return "F10"
+        if "male" in name:
+            return "M29"
+    return DEFAULT_SPEAKER
+
+
+class SpeechSynthesizer:
+    """Base class: `synthesize(text) -> (float32 waveform [samples], sampling_rate, voice_name)`."""
+
+    voice_name: str = "unknown"
+
+    def __init__(self, speaker: str | None = None):
+        if speaker is not None and speaker not in SPEAKERS:
+            raise ValueError(f"speaker must be one of {SPEAKERS}, got {speaker!r}.")
+        self._speaker = speaker
+
+    @property
+    def speaker(self) -> str:
+        """The speaker token this voice answers with."""
+        return self._speaker or speaker_token(self.voice_name)
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int, str]:
+        raise NotImplementedError
+
+    def _check(self, text: str) -> str:
+        text = " ".join(str(text).split())
+        if not text:
+            raise SynthesisError("Cannot synthesise an empty text.")
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.voice_name!r})"
+
+
+def _read_wav(path: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    waveform, rate = sf.read(path, dtype="float32", always_2d=True)
+    waveform = waveform.mean(axis=1).astype(np.float32)
+    if waveform.size == 0:
+        raise SynthesisError("The synthesiser wrote an empty file.")
+    return waveform, int(rate)
+
+
+class _CommandSynthesizer(SpeechSynthesizer):
+    program = ""
+
+    def _run(self, args: list[str], text: str) -> tuple[np.ndarray, int]:
+        if shutil.which(self.program) is None:
+            raise SynthesisError(f"`{self.program}` is not installed (Debian: apt-get install {self.program}).")
+        with tempfile.TemporaryDirectory(prefix="deepomni-tts-") as tmp:
+            out = os.path.join(tmp, "out.wav")
+            result = subprocess.run(
+                [self.program, *(args(out) if callable(args) else args)], input=text.encode(), capture_output=True
+            )
+            if result.returncode != 0 or not os.path.exists(out):
+                raise SynthesisError(f"{self.program} failed: {result.stderr.decode(errors='replace')[-300:]}")
+            return _read_wav(out)
+
+
+class FliteSynthesizer(_CommandSynthesizer):
+    """Debian's `flite` (`flite -voice VOICE -f text -o out.wav`); voices `awb`, `rms`, `slt`, `kal16`, `kal`."""
+
+    program = "flite"
+
+    def __init__(self, voice: str = "slt", speaker: str | None = None):
+        super().__init__(speaker)
+        self.voice = voice
+        self.voice_name = f"flite:{voice}"
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int, str]:
+        text = self._check(text)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+            handle.write(text)
+        try:
+            waveform, rate = self._run(lambda out: ["-voice", self.voice, "-f", handle.name, "-o", out], text)
+        finally:
+            os.unlink(handle.name)
+        return waveform, rate, self.voice_name
+
+
+class EspeakSynthesizer(_CommandSynthesizer):
+    """Debian's `espeak-ng` (`espeak-ng -v VOICE --stdin -w out.wav`); e.g. `en`, `en-us`, `en+f3` (female)."""
+
+    program = "espeak-ng"
+
+    def __init__(self, voice: str = "en", speaker: str | None = None):
+        super().__init__(speaker)
+        self.voice = voice
+        self.voice_name = f"espeak:{voice}"
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int, str]:
+        text = self._check(text)
+        waveform, rate = self._run(lambda out: ["-v", self.voice, "--stdin", "-w", out], text)
+        return waveform, rate, self.voice_name
+
+
+class PiperSynthesizer(SpeechSynthesizer):
+    """A Piper neural voice (`pip install piper-tts`): `model` is the `.onnx` voice file (its `.onnx.json` next to
+    it). The voice name is `piper:<file stem>`."""
+
+    def __init__(self, model: str, speaker: str | None = None):
+        super().__init__(speaker)
+        try:
+            from piper import PiperVoice
+        except ImportError as error:
+            raise SynthesisError("PiperSynthesizer needs `pip install piper-tts` (extra `data`).") from error
+        self.model = os.fspath(model)
+        self._voice = PiperVoice.load(self.model)
+        stem = os.path.basename(self.model).split(".")[0]
+        self.voice_name = f"piper:{stem}"
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int, str]:
+        text = self._check(text)
+        chunks = list(self._voice.synthesize(text))
+        if not chunks:
+            raise SynthesisError(f"Piper produced no audio for {text!r:.60}.")
+        waveform = np.concatenate([np.asarray(chunk.audio_float_array, dtype=np.float32) for chunk in chunks])
+        return waveform, int(chunks[0].sample_rate), self.voice_name
+
+
+class TransformersTTSSynthesizer(SpeechSynthesizer):
+    """Any transformers `text-to-speech` pipeline (a model id / path, or a ready pipeline object — any callable
+    returning `{"audio": array, "sampling_rate": int}`). `forward_params` go to each call."""
+
+    def __init__(self, model_id_or_pipeline: Any, speaker: str | None = None, voice_name: str | None = None,
+                 **forward_params):  # fmt: skip
+        super().__init__(speaker)
+        if isinstance(model_id_or_pipeline, (str, os.PathLike)):
+            from transformers import pipeline
+
+            name = os.fspath(model_id_or_pipeline)
+            self._pipeline = pipeline("text-to-speech", model=name)
+        else:
+            self._pipeline = model_id_or_pipeline
+            model = getattr(model_id_or_pipeline, "model", None)
+            name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model_id_or_pipeline).__name__
+        self.voice_name = voice_name or f"hf:{name}"
+        self.forward_params = forward_params
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int, str]:
+        text = self._check(text)
+        out = self._pipeline(text, **({"forward_params": self.forward_params} if self.forward_params else {}))
+        if isinstance(out, list):
+            out = out[0]
+        waveform = np.asarray(out["audio"], dtype=np.float32)
+        waveform = waveform.reshape(-1) if waveform.ndim > 1 and min(waveform.shape) == 1 else waveform
+        if waveform.ndim > 1:
+            waveform = waveform.mean(axis=0)
+        if waveform.size == 0:
+            raise SynthesisError(f"The pipeline produced no audio for {text!r:.60}.")
+        return waveform, int(out["sampling_rate"]), self.voice_name
+
+
+def get_synthesizer(spec: str | SpeechSynthesizer) -> SpeechSynthesizer:
+    """A backend from a spec: `flite[:VOICE]`, `espeak[:VOICE]`, `piper:MODEL.onnx`, `hf:MODEL_ID` (or an instance)."""
+    if isinstance(spec, SpeechSynthesizer):
+        return spec
+    kind, _, arg = str(spec).partition(":")
+    kind = kind.lower()
+    if kind == "flite":
+        return FliteSynthesizer(arg or "slt")
+    if kind in ("espeak", "espeak-ng"):
+        return EspeakSynthesizer(arg or "en")
+    if kind == "piper":
+        if not arg:
+            raise ValueError("piper needs a voice model: piper:/path/to/voice.onnx")
+        return PiperSynthesizer(arg)
+    if kind in ("hf", "transformers"):
+        if not arg:
+            raise ValueError("hf needs a model id: hf:MODEL_ID")
+        return TransformersTTSSynthesizer(arg)
+    raise ValueError(f"Unknown TTS backend {spec!r}; use flite[:VOICE], espeak[:VOICE], piper:MODEL.onnx or hf:MODEL_ID.")
+
+
+def get_synthesizers(specs: str | list | None) -> list[SpeechSynthesizer]:
+    """Several backends from a comma-separated spec string or a list (e.g. `"flite:awb,flite:slt"`)."""
+    if specs is None:
+        return []
+    if isinstance(specs, (str, SpeechSynthesizer)):
+        specs = [s for s in str(specs).split(",") if s.strip()] if isinstance(specs, str) else [specs]
+    return [get_synthesizer(spec.strip() if isinstance(spec, str) else spec) for spec in specs]
+
+
+__all__ = [
+    "DEFAULT_SPEAKER",
+    "FLITE_VOICES",
+    "VOICE_SPEAKERS",
+    "EspeakSynthesizer",
+    "FliteSynthesizer",
+    "PiperSynthesizer",
+    "SpeechSynthesizer",
+    "SynthesisError",
+    "TransformersTTSSynthesizer",
+    "get_synthesizer",
+    "get_synthesizers",
+    "speaker_token",
+]
