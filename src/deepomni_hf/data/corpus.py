@@ -25,7 +25,9 @@ WORDNET_GLOB = "/usr/share/wordnet/data.*"
 
 
 def wordnet_sentences(pattern: str = WORDNET_GLOB, min_words: int = 3) -> list[str]:
-    """The quoted example sentences of WordNet's data files (e.g. `"he ran the race"`), deduplicated, in file order."""
+    """The quoted example sentences of WordNet's data files (e.g. `"he ran the race"` after a synset's `|` gloss),
+    with WordNet's `` `word' `` quotes unquoted, the first letter capitalised, at least `min_words` words,
+    deduplicated, in file order."""
     sentences, seen = [], set()
     for path in sorted(glob.glob(pattern)):
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -33,10 +35,13 @@ def wordnet_sentences(pattern: str = WORDNET_GLOB, min_words: int = 3) -> list[s
                 if line.startswith(" ") or "|" not in line:
                     continue  # licence header
                 for quoted in re.findall(r'"([^"]+)"', line.split("|", 1)[1]):
-                    sentence = " ".join(quoted.split())
-                    if len(sentence.split()) >= min_words and sentence not in seen:
+                    sentence = " ".join(re.sub(r"`([^`']*)'", r"\1", quoted).split())
+                    if len(sentence.split()) < min_words:
+                        continue
+                    sentence = sentence[0].upper() + sentence[1:]
+                    if sentence not in seen:
                         seen.add(sentence)
-                        sentences.append(sentence[0].upper() + sentence[1:])
+                        sentences.append(sentence)
     return sentences
 
 
@@ -59,23 +64,35 @@ def corpus_sentences(text_file: str | os.PathLike | None = None, limit: int | No
     return sentences[:limit] if limit else sentences
 
 
+_SYNTHESIZERS: dict[tuple, list] = {}
+
+
+def _synthesizers(specs: tuple) -> list:
+    """The backends of `specs`, loaded once per process (a forked worker loads its own: ONNX sessions do not fork)."""
+    from .tts import get_synthesizers
+
+    key = (os.getpid(), specs)
+    if key not in _SYNTHESIZERS:
+        _SYNTHESIZERS[key] = get_synthesizers(list(specs))
+    return _SYNTHESIZERS[key]
+
+
 def make_corpus(output: str | os.PathLike, text_file: str | os.PathLike | None = None, voices=DEFAULT_VOICES,
                 limit: int | None = 100, seed: int = 0, num_proc: int | None = None, overwrite: bool = False):  # fmt: skip
     """Synthesises the corpus and saves it to `output`; returns the `datasets.Dataset`."""
     import datasets
 
-    from .tts import get_synthesizers
-
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} exists; remove it or pass overwrite=True / --overwrite.")
     specs = [v for v in voices.split(",")] if isinstance(voices, str) else list(voices)
-    get_synthesizers(specs)  # fail early on a bad spec
+    specs = [v.strip() for v in specs if v.strip()] if all(isinstance(v, str) for v in specs) else specs
+    _synthesizers(tuple(specs))  # fail early on a bad spec
     texts = corpus_sentences(text_file, limit, seed)
     base = datasets.Dataset.from_dict({"id": [f"{i:06d}" for i in range(len(texts))], "text": texts})
 
     def speak(batch, indices):
-        synthesizers = get_synthesizers(specs)
+        synthesizers = _synthesizers(tuple(specs))  # loaded once per process (Piper voices take a second)
         out = {"audio": [], "tts_voice": [], "voice": []}
         for text, index in zip(batch["text"], indices):
             synthesizer = synthesizers[index % len(synthesizers)]
@@ -96,7 +113,7 @@ def make_corpus(output: str | os.PathLike, text_file: str | os.PathLike | None =
     if output.exists():
         shutil.rmtree(output)
     os.replace(tmp, output)
-    print(f"[deepomni] make-corpus: {len(corpus)} sentences spoken by {', '.join(specs)} → {output}")
+    print(f"[deepomni] make-corpus: {len(corpus)} sentences spoken by {', '.join(map(str, specs))} → {output}")
     return datasets.load_from_disk(str(output))
 
 

