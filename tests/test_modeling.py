@@ -125,10 +125,11 @@ def test_kv_cache_matches_full_recomputation(model):
     ids = text_only_ids(model.config, 2, 12)
     full = model(input_ids=ids).logits
     prefix = model(input_ids=ids[:, :9], use_cache=True)
-    cache = prefix.past_key_values
+    cache = prefix.cache
     for t in range(9, 12):
-        step = model(input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True)
-        cache = step.past_key_values
+        # transformers 5.24 renamed `past_key_values` to `cache`; the old keyword keeps working (deprecated).
+        step = model(input_ids=ids[:, t : t + 1], **{"cache" if t % 2 else "past_key_values": cache}, use_cache=True)
+        cache = step.cache
         torch.testing.assert_close(step.logits[:, -1], full[:, t], atol=1e-5, rtol=1e-5)
 
 

@@ -183,7 +183,7 @@ class DeepOmniConfig(PreTrainedConfig):
     """
 
     model_type = "deepomni"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache"]
     sub_configs_defaults = {
         "text_config": DeepOmniTextConfig,
         "audio_config": WhisperConfig,

@@ -220,7 +220,7 @@ class DeepOmniGenerationMixin:
             use_cache=use_cache,
             logits_to_keep=1,
         )
-        cache = outputs.past_key_values
+        cache = outputs.cache
         full_ids, full_mask = rows_ids, rows_mask
         if not use_cache:
             # Recomputation reuses the prompt's embeddings (audio frames merged once) and appends new positions.
@@ -318,7 +318,7 @@ class DeepOmniGenerationMixin:
                     input_ids=row_ids,
                     attention_mask=full_mask,
                     position_ids=next_position,
-                    past_key_values=cache,
+                    cache=cache,
                     use_cache=True,
                 )
             else:

@@ -29,6 +29,7 @@ from transformers.models.deepseek_v2.modeling_deepseek_v2 import (
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import ModelOutput
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.output_capturing import OutputRecorder
 
 from .configuration_deepomni import (
@@ -117,12 +118,13 @@ class DeepOmniDecoderLayer(DeepseekV2DecoderLayer):
         self.input_layernorm = DeepseekV2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = DeepseekV2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # transformers' own rename (5.24)
     def forward(
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         use_cache: bool | None = False,
         position_embeddings: torch.Tensor | None = None,
         speech_positions: torch.Tensor | None = None,
@@ -133,7 +135,7 @@ class DeepOmniDecoderLayer(DeepseekV2DecoderLayer):
             hidden_states=self.input_layernorm(hidden_states),
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             position_embeddings=position_embeddings,
             **kwargs,
@@ -173,7 +175,6 @@ class DeepOmniPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["DeepOmniDecoderLayer", "WhisperEncoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -254,7 +255,7 @@ class DeepOmniCausalLMOutput(ModelOutput):
     audio_logits: torch.FloatTensor | None = None
     stream_losses: torch.FloatTensor | None = None
     aux_loss: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     router_logits: tuple[torch.FloatTensor, ...] | None = None
@@ -337,13 +338,14 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         merged[frame_positions] = (NUM_AUDIO_STREAMS * frames + placeholder_embed) / NUM_STREAMS
         return merged.view_as(inputs_embeds)
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # transformers' own rename (5.24)
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         input_features: torch.FloatTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         speech_positions: torch.BoolTensor | None = None,
         use_cache: bool | None = None,
@@ -364,7 +366,7 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             speech_positions=speech_positions,
             **kwargs,
@@ -464,13 +466,14 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             losses.append(F.cross_entropy(logits.float().flatten(0, 1), local[..., stream].flatten(), ignore_index=-100))
         return torch.stack(losses)
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # transformers' own rename (5.24)
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         input_features: torch.FloatTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         speech_positions: torch.BoolTensor | None = None,
@@ -497,7 +500,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             input_features=input_features,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             speech_positions=speech_positions,
             use_cache=use_cache,
@@ -526,7 +529,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             audio_logits=audio_logits,
             stream_losses=stream_losses,
             aux_loss=aux_loss,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             router_logits=outputs.router_logits,
