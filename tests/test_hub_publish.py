@@ -272,6 +272,34 @@ def test_every_stage_template_renders_valid_metadata(checkpoint, stage):
         assert f"({STAGE_PLANS[plan.previous].title}): {base_model} |" in card.text
 
 
+def test_installed_wheel_ships_the_card_templates(tmp_path):
+    """A non-editable install has no repository root: the templates must travel inside the package."""
+    pytest.importorskip("setuptools")
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True, text=True, env={**os.environ, "PIP_NO_INDEX": "1"},
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = tmp_path.glob("deepomni_hf-*.whl")
+    templates = sorted(p.name for p in (root / "hub_cards").glob("*.md"))
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "site")
+        shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/hub_cards/"))
+    assert shipped == templates and "model_card_speech.md" in shipped
+    # The installed copy (first on sys.path, ahead of the editable checkout) finds its own templates.
+    probe = (
+        f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); from deepomni_hf.hub.cards import templates_dir; "
+        "print(templates_dir().resolve())"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, "DEEPOMNI_HUB_CARDS": ""})
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert Path(found.stdout.strip()) == (tmp_path / "site" / "deepomni_hf" / "hub_cards").resolve()
+
+
 def test_card_stage_plans_follow_the_trainer():
     training = pytest.importorskip("deepomni_hf.training.stages")
     for name, trained in training.STAGES.items():

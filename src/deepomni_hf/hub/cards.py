@@ -309,14 +309,19 @@ def _ranges(ids: Sequence[int]) -> str:
 
 # --- templates ------------------------------------------------------------------------------------------------------
 def templates_dir(path: str | os.PathLike | None = None) -> Path:
-    """The card templates folder: `path`, else `$DEEPOMNI_HUB_CARDS`, else `hub_cards/` of the source checkout."""
-    candidates = [path, os.environ.get(TEMPLATES_ENV), Path(__file__).resolve().parents[3] / "hub_cards"]
+    """The card templates folder: `path`, else `$DEEPOMNI_HUB_CARDS`, else the packaged `deepomni_hf/hub_cards`.
+
+    The templates live in `hub_cards/` at the repository root; `src/deepomni_hf/hub_cards` links there, so a
+    checkout and an installed wheel (which ships them as package data) find them at the same place.
+    """
+    candidates = [path, os.environ.get(TEMPLATES_ENV), Path(__file__).parent.parent / "hub_cards"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "dataset_card.md").is_file():
             return Path(candidate)
     raise FileNotFoundError(
         "Could not find the card templates (hub_cards/dataset_card.md). Pass template_dir=, or set "
-        f"{TEMPLATES_ENV} to the hub_cards/ folder of the deepomni_hf sources."
+        f"{TEMPLATES_ENV} to the hub_cards/ folder of the deepomni_hf sources (an install whose package lacks "
+        "deepomni_hf/hub_cards is incomplete: reinstall it)."
     )
 
 
