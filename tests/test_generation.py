@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from deepomni_hf import DeepOmniForConditionalGeneration
-from tiny_models import text_only_ids, tiny_config
+from tiny_models import speech_span_ids, text_only_ids, tiny_config
 
 
 END_LENGTH = 22  # the rigged model ends text once a row is this long, audio slots two positions later
@@ -32,18 +32,36 @@ def _prompts(config, lengths, voice="ANS_A"):
 
 def _rig_endings(model, monkeypatch):
     """Make EOT likely once a row reaches END_LENGTH real positions and EOA two positions later, so requests with
-    different prompt lengths end at different, known steps."""
+    different prompt lengths end at different, known steps. `generate` runs the backbone, then the text and audio
+    heads on the rows that need them: the rig records each step's last hidden states and row lengths, and finds the
+    rows a head receives by value."""
     cfg = model.config
-    forward = model.forward
+    backbone, text_head, audio_head = model.model.forward, model.text_head_logits, model.audio_head_logits
+    last = {}
 
-    def rigged(*args, attention_mask=None, **kwargs):
-        out = forward(*args, attention_mask=attention_mask, **kwargs)
-        length = attention_mask.sum(-1)
-        out.logits[:, -1, cfg.text_token_id("EOT")] += 1e4 * (length >= END_LENGTH)
-        out.audio_logits[:, -1, :, cfg.audio_code("EOA")] += 1e4 * (length >= END_LENGTH + 2).unsqueeze(-1)
+    def rigged_backbone(*args, attention_mask=None, **kwargs):
+        out = backbone(*args, attention_mask=attention_mask, **kwargs)
+        last["hidden"], last["length"] = out.last_hidden_state[:, -1], attention_mask.sum(-1)
         return out
 
-    monkeypatch.setattr(model, "forward", rigged)
+    def lengths(hidden):
+        match = (hidden.unsqueeze(1) == last["hidden"].unsqueeze(0)).all(-1)
+        assert bool(match.any(-1).all()), "a head received a hidden state that is not a row of the last step"
+        return last["length"][match.float().argmax(-1)]
+
+    def rigged_text_head(hidden):
+        logits = text_head(hidden)
+        logits[..., cfg.text_token_id("EOT")] += 1e4 * (lengths(hidden) >= END_LENGTH)
+        return logits
+
+    def rigged_audio_head(hidden):
+        logits = audio_head(hidden)
+        logits[..., cfg.audio_code("EOA")] += 1e4 * (lengths(hidden) >= END_LENGTH + 2).unsqueeze(-1)
+        return logits
+
+    monkeypatch.setattr(model.model, "forward", rigged_backbone)
+    monkeypatch.setattr(model, "text_head_logits", rigged_text_head)
+    monkeypatch.setattr(model, "audio_head_logits", rigged_audio_head)
 
 
 def assert_layout(config, steps: torch.LongTensor, speech: bool):
@@ -128,6 +146,33 @@ def test_kv_cache_and_recomputation_give_the_same_tokens(model, monkeypatch):
     cached = model.generate(ids, attention_mask=mask, max_new_tokens=30, seed=5)
     recomputed = model.generate(ids, attention_mask=mask, max_new_tokens=30, seed=5, use_cache=False)
     assert torch.equal(cached.sequences, recomputed.sequences)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_first_step_sees_what_a_plain_forward_of_each_row_computes(model, monkeypatch, use_cache):
+    """`generate` embeds a spoken prompt once (one Whisper pass per spoken turn), prefills the part shared by a
+    request's audio and text rows once and copies its cache: the first step's hidden states of both rows must equal
+    plain forwards of the audio row's prompt and of the text row's prompt (speaker token replaced by PAD_A)."""
+    cfg = model.config
+    ids = speech_span_ids(cfg, prefix=3, frames=6, suffix=4, seed=1)
+    for slot in range(7):
+        ids[:, -1, slot] = cfg.audio_token_id("ANS_A", slot)
+    features = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(2))
+    seen = []
+    audio_head, text_head = model.audio_head_logits, model.text_head_logits
+    monkeypatch.setattr(model, "audio_head_logits", lambda h: seen.append(("audio", h.clone())) or audio_head(h))
+    monkeypatch.setattr(model, "text_head_logits", lambda h: seen.append(("text", h.clone())) or text_head(h))
+    model.generate(ids, input_features=features, max_new_tokens=1, seed=0, use_cache=use_cache)
+    heads = dict(seen)
+    text_prompt = ids.clone()
+    for slot in range(7):
+        text_prompt[:, -1, slot] = cfg.audio_token_id("PAD_A", slot)
+    with torch.no_grad():
+        audio_row = model.model(input_ids=ids, input_features=features).last_hidden_state[:, -1]
+        text_row = model.model(input_ids=text_prompt, input_features=features).last_hidden_state[:, -1]
+    assert not torch.allclose(audio_row, text_row)  # the rows differ only in the speaker token, and that matters
+    torch.testing.assert_close(heads["audio"], audio_row, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(heads["text"], text_row, atol=1e-5, rtol=1e-5)
 
 
 def test_seed_reproduces_a_reply_and_max_new_tokens_bounds_it(model):

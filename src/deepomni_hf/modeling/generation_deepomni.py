@@ -178,14 +178,20 @@ class DeepOmniGenerationMixin:
         parallel = speech and config.batch_parallel and text_to_speak is None
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
-        # Rows: one per request, plus one text row per request in batch-parallel mode.
-        rows_ids, rows_mask = input_ids, attention_mask
-        features = input_features
+        # Rows: one per request, plus one text row per request in batch-parallel mode. A text row is its request's
+        # prompt with PAD_A instead of the speaker token at the last position, so the prompt is embedded once (Whisper
+        # runs once per spoken turn) and, with the cache, everything before the last position is prefilled once.
+        prompt_embeds = self.model.embed_streams(input_ids)
+        if input_features is not None:
+            audio_frames = self.model.get_audio_features(input_features)
+            prompt_embeds = self.model.merge_audio_frames(input_ids, prompt_embeds, audio_frames)
+        rows_ids, rows_mask, rows_embeds = input_ids, attention_mask, prompt_embeds
         if parallel:
-            rows_ids = torch.cat([input_ids, self._text_reply_prompt(input_ids)])
+            text_prompt = self._text_reply_prompt(input_ids)
+            text_embeds = torch.cat([prompt_embeds[:, :-1], self.model.embed_streams(text_prompt[:, -1:])], dim=1)
+            rows_ids = torch.cat([input_ids, text_prompt])
             rows_mask = torch.cat([attention_mask, attention_mask])
-            if input_features is not None:
-                features = torch.cat([input_features, input_features])
+            rows_embeds = torch.cat([prompt_embeds, text_embeds])
         row_request = torch.arange(rows_ids.shape[0], device=device) % batch
         row_is_text = torch.arange(rows_ids.shape[0], device=device) >= batch  # text rows (parallel mode only)
 
@@ -212,53 +218,76 @@ class DeepOmniGenerationMixin:
         frames_emitted = [0] * batch
 
         position_ids = (rows_mask.long().cumsum(-1) - 1).clamp(min=0)
-        outputs = self(
-            input_ids=rows_ids,
-            input_features=features,
-            attention_mask=rows_mask,
-            position_ids=position_ids,
-            use_cache=use_cache,
-            logits_to_keep=1,
-        )
-        cache = outputs.cache
+        speech_positions = self.model.speech_positions(rows_ids)
+        # The backbone runs here and the head below, row by row: a text row only needs text logits and an audio row
+        # only audio logits (the head is the largest matmul of a decoding step).
         full_ids, full_mask = rows_ids, rows_mask
-        if not use_cache:
-            # Recomputation reuses the prompt's embeddings (audio frames merged once) and appends new positions.
-            full_embeds = self.model.embed_streams(rows_ids)
-            if features is not None:
-                audio_frames = self.model.get_audio_features(features)
-                full_embeds = self.model.merge_audio_frames(rows_ids, full_embeds, audio_frames)
+        if use_cache:
+            cache = None
+            if prompt_len > 1:
+                prefix = self.model(
+                    inputs_embeds=prompt_embeds[:, :-1],
+                    speech_positions=speech_positions[:batch, :-1],
+                    attention_mask=attention_mask[:, :-1],
+                    position_ids=position_ids[:batch, :-1],
+                    use_cache=True,
+                )
+                cache = prefix.cache
+                if parallel:  # the text rows start from a copy of their request's prefix
+                    cache.batch_select_indices(row_request)
+            outputs = self.model(
+                inputs_embeds=rows_embeds[:, -1:],
+                speech_positions=speech_positions[:, -1:],
+                attention_mask=rows_mask,
+                position_ids=position_ids[:, -1:],
+                cache=cache,
+                use_cache=True,
+            )
+            cache = outputs.cache
+        else:
+            # Recomputation reuses the prompt's embeddings and appends new positions.
+            full_embeds = rows_embeds
+            outputs = self.model(
+                inputs_embeds=full_embeds,
+                speech_positions=speech_positions,
+                attention_mask=rows_mask,
+                position_ids=position_ids,
+                use_cache=False,
+            )
         next_position = position_ids[:, -1:] + 1
 
         for step in range(config.max_new_tokens):
-            text_logits = outputs.logits[:, -1].float()
-            audio_logits = outputs.audio_logits[:, -1].float()
+            hidden = outputs.last_hidden_state[:, -1]
             active_requests = row_request[~row_is_text] if parallel else row_request
             # --- text: from the text row while it lives, else from the request's own row ---
-            text_rows = {}
-            for row, (request, is_text) in enumerate(zip(row_request.tolist(), row_is_text.tolist())):
-                if is_text or request not in text_rows:
-                    text_rows[request] = row
-            source = torch.tensor([text_rows[r] for r in active_requests.tolist()], device=device)
-            scores = text_logits[source]
-            if penalty is not None:
-                scores = penalty(text_history[active_requests], scores)
-            scores = scores.masked_fill(~text_allowed, float("-inf"))
-            scores = text_warpers(text_history[active_requests], scores)
-            text_token = _choose(scores, config.do_sample, generator)
             if text_to_speak is not None:
                 forced = [
                     int(text_to_speak[r][step]) if step < len(text_to_speak[r]) else eot
                     for r in active_requests.tolist()
                 ]
                 text_token = torch.tensor(forced, dtype=torch.long, device=device)
+            elif bool(text_done[active_requests].all()):  # only audio remains: no text logits needed
+                text_token = torch.full((len(active_requests),), pad_t, dtype=torch.long, device=device)
+            else:
+                text_rows = {}
+                for row, (request, is_text) in enumerate(zip(row_request.tolist(), row_is_text.tolist())):
+                    if is_text or request not in text_rows:
+                        text_rows[request] = row
+                source = torch.tensor([text_rows[r] for r in active_requests.tolist()], device=device)
+                scores = self.text_head_logits(hidden[source]).float()
+                if penalty is not None:
+                    scores = penalty(text_history[active_requests], scores)
+                scores = scores.masked_fill(~text_allowed, float("-inf"))
+                scores = text_warpers(text_history[active_requests], scores)
+                text_token = _choose(scores, config.do_sample, generator)
             text_token = torch.where(text_done[active_requests], torch.full_like(text_token, pad_t), text_token)
 
             # --- audio: sampled in the audio rows; staircase start, PAD_A after EOA ---
             audio_rows = (~row_is_text).nonzero().squeeze(-1)
             codes = torch.full((len(active_requests), NUM_AUDIO_STREAMS), pad_a_code, dtype=torch.long, device=device)
             if speech:
-                slot_scores = audio_logits[audio_rows].masked_fill(~audio_allowed, float("-inf"))
+                slot_scores = self.audio_head_logits(hidden[audio_rows]).float()
+                slot_scores = slot_scores.masked_fill(~audio_allowed, float("-inf"))
                 flat = slot_scores.flatten(0, 1)
                 flat = audio_warpers(torch.zeros(flat.shape[0], 0, dtype=torch.long, device=device), flat)
                 sampled = _choose(flat, config.audio_do_sample, generator).view(-1, NUM_AUDIO_STREAMS)
@@ -314,7 +343,7 @@ class DeepOmniGenerationMixin:
             full_ids = torch.cat([full_ids, row_ids], dim=1)
             full_mask = torch.cat([full_mask, full_mask.new_ones(full_mask.shape[0], 1)], dim=1)
             if use_cache:
-                outputs = self(
+                outputs = self.model(
                     input_ids=row_ids,
                     attention_mask=full_mask,
                     position_ids=next_position,
@@ -323,13 +352,12 @@ class DeepOmniGenerationMixin:
                 )
             else:
                 full_embeds = torch.cat([full_embeds, self.model.embed_streams(row_ids)], dim=1)
-                outputs = self(
+                outputs = self.model(
                     inputs_embeds=full_embeds,
                     speech_positions=self.model.speech_positions(full_ids),
                     attention_mask=full_mask,
                     position_ids=(full_mask.long().cumsum(-1) - 1).clamp(min=0),
                     use_cache=False,
-                    logits_to_keep=1,
                 )
             next_position = next_position + 1
 

@@ -431,13 +431,18 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             router.set_speech_experts(speech_experts[router.layer_idx])
 
     # ----- heads and loss -----
+    def text_head_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Text-stream logits `[..., padded_text_vocab]`: the text rows of the tied head."""
+        return F.linear(hidden_states, self.lm_head.weight[: self.config.padded_text_vocab_size])
+
+    def audio_head_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Audio-slot logits `[..., 7, audio_slot_vocab]`, slot-local: the audio rows of the tied head."""
+        logits = F.linear(hidden_states, self.lm_head.weight[self.config.padded_text_vocab_size :])
+        return logits.unflatten(-1, (NUM_AUDIO_STREAMS, self.config.audio_slot_vocab_size))
+
     def stream_logits(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Text logits `[..., padded_text_vocab]` and audio logits `[..., 7, audio_slot_vocab]` from one tied head."""
-        split = self.config.padded_text_vocab_size
-        weight = self.lm_head.weight
-        text_logits = F.linear(hidden_states, weight[:split])
-        audio_logits = F.linear(hidden_states, weight[split:])
-        return text_logits, audio_logits.unflatten(-1, (NUM_AUDIO_STREAMS, self.config.audio_slot_vocab_size))
+        return self.text_head_logits(hidden_states), self.audio_head_logits(hidden_states)
 
     def stream_losses(
         self, text_logits: torch.Tensor, audio_logits: torch.Tensor, labels: torch.LongTensor
