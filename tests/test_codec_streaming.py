@@ -9,13 +9,16 @@ import os
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
 from deepomni_hf import DeepOmniCodecConfig, DeepOmniCodecModel
 from deepomni_hf.modeling.modeling_deepomni_codec import NOISE_CHUNK_SIZE, positional_noise
 from deepomni_hf.modeling.streaming_codec import StreamingCodecDecoder
+from deepomni_hf.pipelines.streaming import DeepOmniStreamer
 
 from test_codec import SNAC_24KHZ_CONFIG, TINY_ATTENTION_CONFIG, TINY_CONFIG, TINY_FRAME
 
@@ -418,3 +421,23 @@ def test_streaming_travels_with_saved_codec(tiny, tmp_path):
         [sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("catch_up", [True, False])
+def test_streamer_decodes_waiting_frames_in_one_window(tiny, catch_up):
+    """`DeepOmniStreamer` with frames already queued when its consumer reads them (the codec fell behind generation):
+    `catch_up` decodes them all in one window (one chunk, then the flush) instead of one window per frame. The audio
+    is the same either way and equals the offline decode."""
+    codes = random_codes(1, 12, seed=4)
+    no_text = SimpleNamespace(decode=lambda ids, **_: "")
+    streamer = DeepOmniStreamer(no_text, tiny, noise_seed=2, catch_up=catch_up)
+    for frame in codes[0]:
+        streamer.put_step(0, None, frame)
+    streamer.end()
+    chunks = [audio for _, audio in streamer]
+    with torch.no_grad():
+        offline = tiny.decode(codes, noise_seed=2)[0, 0].numpy()
+    np.testing.assert_allclose(np.concatenate(chunks), offline, atol=TOLERANCE, rtol=0)
+    reach = tiny.streaming_context_samples()[1]
+    one_window_per_frame = sum(n * TINY_FRAME > reach for n in range(1, 13)) + 1  # + the flush
+    assert len(chunks) == (2 if catch_up else one_window_per_frame)
