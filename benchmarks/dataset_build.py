@@ -20,6 +20,7 @@ from pathlib import Path
 
 import datasets
 import torch
+import transformers
 
 from deepomni_hf.data import build_dataset
 from deepomni_hf.tiny import english_sentences, save_tiny_checkpoint
@@ -81,6 +82,8 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "runs": runs,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, WhisperFeatureExtractor
 
 from deepomni_hf import DeepOmniConfig, DeepOmniForConditionalGeneration
@@ -187,6 +188,8 @@ def main():
         "benchmark": "DeepOmni speech-to-speech latency (random weights)",
         "configuration": "full (DeepSeek-V2-Lite + Whisper-medium + SNAC 24 kHz)" if args.full else "small CPU configuration",
         "device": device_name,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "dtype": str(dtype).replace("torch.", ""),
         "question_seconds": args.question_seconds,
         "deepomni": ours,

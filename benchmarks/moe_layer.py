@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import DeepseekV2Config
 from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Moe
 
@@ -94,6 +95,7 @@ def run(args) -> dict:
                   "intermediate": args.intermediate, "tokens": args.tokens, "dtype": "float32"},
         "device": f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "repeats": args.repeats,
         "best_reference_implementation": best,
         "results": results,

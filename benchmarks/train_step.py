@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 
 RESULTS = Path(__file__).parent / "results" / "train_step.json"
 MODES = ("speech", "text", "joint")
@@ -248,6 +249,7 @@ def main():
         },
         "device": device_name,
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "rounds": args.rounds,
         "timing": "median over interleaved rounds; tokens = non-padding positions; memory: each mode alone in a "
         "subprocess (peak RSS increase over the process before the model was built)",
