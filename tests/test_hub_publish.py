@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -279,8 +280,14 @@ def test_installed_wheel_ships_the_card_templates(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+    # Build from a copy, so setuptools' build/ folder never lands in (or is reused from) the checkout.
+    source = tmp_path / "source"
+    for folder in ("src", "hub_cards"):
+        shutil.copytree(root / folder, source / folder, symlinks=True, ignore=shutil.ignore_patterns("*.egg-info"))
+    for file in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / file, source / file)
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, env={**os.environ, "PIP_NO_INDEX": "1"},
     )
     assert build.returncode == 0, build.stderr[-2000:]
