@@ -118,7 +118,6 @@ class DeepOmniDecoderLayer(DeepseekV2DecoderLayer):
         self.input_layernorm = DeepseekV2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = DeepseekV2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
-    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # transformers' own rename (5.24)
     def forward(
         self,
         hidden_states: torch.Tensor,
