@@ -101,6 +101,12 @@ def _add_chat(subparsers) -> None:
     add_chat_command(subparsers)
 
 
+def _add_train_codec(subparsers) -> None:
+    from .training.cli import add_train_codec_command
+
+    add_train_codec_command(subparsers)
+
+
 def _add_push(subparsers) -> None:
     from .hub.cli import add_push_command
 
@@ -120,7 +126,7 @@ def _add_assign_experts(subparsers) -> None:
 
 
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_push]
+COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_train_codec, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

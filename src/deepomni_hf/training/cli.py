@@ -1,13 +1,16 @@
 # Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
 """`deepomni assign-experts`: modality load → speech experts → checkpoint config, JSON, heat map, summary.
+`deepomni train-codec`: trains a SNAC codec from speech (see `training/codec/`).
 
-Register it in the top-level parser with `add_assign_experts_command(subparsers)`.
+Register them in the top-level parser with `add_assign_experts_command(subparsers)` and
+`add_train_codec_command(subparsers)`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from .expert_assignment import DEFAULT_THRESHOLD, RULES
 
@@ -168,4 +171,113 @@ def _run_assign_experts_command(args) -> int:
     return 0
 
 
-__all__ = ["add_assign_experts_command", "assign_experts"]
+def add_train_codec_command(subparsers) -> argparse.ArgumentParser:
+    from .codec.trainer import CODEC_PRESETS, CodecTrainingConfig
+
+    defaults = CodecTrainingConfig(output_dir="", data=["-"])
+    parser = subparsers.add_parser(
+        "train-codec",
+        help="train a SNAC speech codec (the codec DeepOmni speaks through) from speech",
+        description=(
+            "Trains a DeepOmniCodecModel (snac's modules: any SNAC config with 7 codes per 2048-sample frame) on speech "
+            "from audio folders, .jsonl manifests ({\"audio\": path, \"text\": ...} per line) or datasets folders "
+            "(save_to_disk). Losses: multi-resolution log-mel L1, waveform L1, the residual VQ's codebook and "
+            "commitment terms, optionally an adversarial stage (--adversarial; meant for GPUs). Checkpoints to "
+            "OUTPUT/checkpoint every few minutes; running the same command again resumes. Evaluates every "
+            "--eval-every-minutes (ASR-judge WER of resynthesised --eval-data beside the originals, answer clips, mel "
+            "distance, codes used, WAVs in OUTPUT/eval/). At the end writes OUTPUT/final (DeepOmniCodecModel + card), "
+            "OUTPUT/final-snac (snac's own format) and OUTPUT/learning_curve.png. Run it with `accelerate launch` "
+            "for several GPUs."
+        ),
+    )
+    parser.add_argument("--data", action="append", required=True, help="training source (repeatable)")
+    parser.add_argument("--output-dir", required=True, help="run folder (checkpoints, logs, evaluations, results)")
+    parser.add_argument("--eval-data", action="append", default=[], help="held-out speech with `text` (repeatable)")
+    parser.add_argument("--answer-data", action="append", default=[],
+                        help="answer clips with `text`: the share whose every word the judge hears (repeatable)")
+    parser.add_argument("--preset", choices=sorted(CODEC_PRESETS), default=defaults.preset,
+                        help="starting codec shape: tiny (0.51 M params, one CPU core) or snac_24khz (19.8 M, GPU)")
+    parser.add_argument("--codec-config", default=None,
+                        help='JSON object (or a .json file) of DeepOmniCodecConfig fields overriding the preset')
+    parser.add_argument("--init-from", default=None, help="start from this codec (DeepOmniCodecModel or snac folder)")
+    parser.add_argument("--audio-column", default=defaults.audio_column)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--segment-seconds", type=float, default=defaults.segment_seconds)
+    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="also the length of the lr schedule")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this many training minutes")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--adversarial", action="store_true", help="add the discriminators (GPU users)")
+    parser.add_argument("--adversarial-start-step", type=int, default=defaults.adversarial_start_step)
+    parser.add_argument("--dead-code-window-refills", type=float, default=defaults.dead_code_window_refills,
+                        help="a code unused for this many codebook-sizes of encoder vectors is re-initialised")
+    parser.add_argument("--no-fused-snake", action="store_true", help="use snac's own Snake activation")
+    parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default=defaults.mixed_precision)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--save-every-minutes", type=float, default=defaults.save_every_minutes)
+    parser.add_argument("--eval-every-minutes", type=float, default=defaults.eval_every_minutes)
+    parser.add_argument("--eval-max-clips", type=int, default=None, help="held-out clips scored (default: all)")
+    parser.add_argument("--eval-max-answers", type=int, default=defaults.eval_max_answers,
+                        help="answer clips checked in periodic evaluations (the final one checks all)")
+    parser.add_argument("--judge-model", default=None, help="faster-whisper model (default: bundled Whisper tiny.en)")
+    parser.add_argument("--scope", default=None, help="one paragraph for the card: what the codec is (not) for")
+    parser.add_argument("--export-dtype", choices=("float32", "float16"), default="float32")
+    parser.set_defaults(func=_run_train_codec_command)
+    return parser
+
+
+def _run_train_codec_command(args) -> int:
+    import json
+    import shlex
+    import sys
+
+    import torch
+
+    from .codec.export import export_codec, plot_learning_curve
+    from .codec.trainer import CodecTrainingConfig, load_codec, train_codec
+
+    codec_config = {}
+    if args.codec_config:
+        text = args.codec_config
+        if os.path.isfile(text):
+            with open(text, encoding="utf-8") as handle:
+                text = handle.read()
+        try:
+            codec_config = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"--codec-config is neither a JSON object nor a JSON file: {error}") from None
+    for source in args.data + args.eval_data + args.answer_data:
+        if not os.path.exists(source):
+            raise SystemExit(f"train-codec: {source} does not exist (pass audio folders, .jsonl manifests or "
+                             "datasets folders).")  # fmt: skip
+    config = CodecTrainingConfig(
+        output_dir=args.output_dir, data=args.data, eval_data=args.eval_data, answer_data=args.answer_data,
+        preset=args.preset, codec_config=codec_config, init_from=args.init_from, audio_column=args.audio_column,
+        seed=args.seed, batch_size=args.batch_size, segment_seconds=args.segment_seconds, max_steps=args.max_steps,
+        max_minutes=args.max_minutes, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+        adversarial=args.adversarial, adversarial_start_step=args.adversarial_start_step,
+        dead_code_window_refills=args.dead_code_window_refills, fused_snake=not args.no_fused_snake,
+        mixed_precision=args.mixed_precision, num_threads=args.threads, save_every_minutes=args.save_every_minutes,
+        eval_every_minutes=args.eval_every_minutes, eval_max_answers=args.eval_max_answers,
+        eval_max_clips=args.eval_max_clips, judge_model=args.judge_model,
+    )  # fmt: skip
+    result = train_codec(config)
+    output = Path(args.output_dir)
+    state = torch.load(output / "checkpoint" / "training_state.pt", map_location="cpu", weights_only=True)
+    codec = load_codec(output / "checkpoint")
+    training = {"command": "deepomni train-codec", "seed": args.seed, "steps": state["step"],
+                "training minutes": round(state["wall_seconds"] / 60, 1), "batch": f"{args.batch_size} x "
+                f"{args.segment_seconds} s", "learning rate": args.learning_rate, "data": ", ".join(args.data)}  # fmt: skip
+    command = "deepomni " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train-codec"] else None
+    export_codec(codec, output / "final", snac_folder=output / "final-snac", training=training,
+                 evaluation=result if "codes_used" in result else None, scope=args.scope, command=command,
+                 repo_id=f"deepomni/{output.name}",
+                 dtype=torch.float16 if args.export_dtype == "float16" else None)  # fmt: skip
+    if (output / "eval.jsonl").exists():
+        plot_learning_curve(output / "eval.jsonl", output / "learning_curve.png")
+    print(f"[deepomni] train-codec: {output / 'final'} (DeepOmniCodecModel), {output / 'final-snac'} (snac format)")
+    return 0
+
+
+__all__ = ["add_assign_experts_command", "add_train_codec_command", "assign_experts"]

@@ -1,0 +1,171 @@
+# Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
+"""`deepomni train-codec`: losses fall, a killed run resumes to the uninterrupted run's weights, the saved codec loads
+in `snac.SNAC` and decodes identically, dead-code re-initialisation keeps codebooks in use, the fused Snake is snac's."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+from snac import SNAC
+from snac.layers import snake
+
+from deepomni_hf import DeepOmniCodecConfig, DeepOmniCodecModel
+from deepomni_hf.training.codec import CodebookMonitor, CodecTrainingConfig, fuse_snake, fused_snake, quantize_with_losses
+from deepomni_hf.training.codec.evaluation import heard_answer, normalize_words
+from deepomni_hf.training.codec.export import export_codec, save_snac_checkpoint
+from deepomni_hf.training.codec.trainer import train_codec
+
+
+# A small codec with DeepOmni's layout (strides [4, 2, 1]) whose steps take milliseconds: hop 8, 32-sample frames.
+SMALL_CODEC = {"encoder_dim": 4, "encoder_rates": [2, 4], "decoder_dim": 32, "decoder_rates": [4, 2],
+               "attn_window_size": None, "codebook_size": 64, "codebook_dim": 4}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory):
+    """Twelve 0.25 s "voiced" clips: harmonic tones with a syllable-like envelope, at varied pitches."""
+    folder = tmp_path_factory.mktemp("speech")
+    rng = np.random.default_rng(0)
+    time = np.arange(6000) / 24000
+    for index in range(12):
+        pitch = rng.uniform(90, 220)
+        tone = sum(np.sin(2 * np.pi * pitch * k * time + rng.uniform(0, 6)) / k for k in range(1, 6))
+        envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * time), 0, None)
+        sf.write(folder / f"clip_{index:02d}.wav", (0.2 * tone * envelope).astype(np.float32), 24000)
+    return folder
+
+
+def _config(output_dir, data, **overrides):
+    settings = dict(output_dir=str(output_dir), data=[str(data)], preset="tiny", codec_config=SMALL_CODEC,
+                    batch_size=4, segment_seconds=0.02, max_steps=12, warmup_steps=2, log_every=1,
+                    dead_code_check_every=3, eval_every_minutes=None, save_every_minutes=1e9, num_threads=1)  # fmt: skip
+    settings.update(overrides)
+    return CodecTrainingConfig(**settings)
+
+
+def _log(output_dir):
+    return [json.loads(line) for line in (output_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_quantize_with_losses_is_snacs_quantizer():
+    torch.manual_seed(0)
+    codec = DeepOmniCodecModel(DeepOmniCodecConfig(**SMALL_CODEC))
+    latents = torch.randn(2, codec.config.encoder_output_dim, 16)
+    expected_latents, expected_codes = codec.quantizer(latents)
+    output = quantize_with_losses(codec.quantizer, latents)
+    torch.testing.assert_close(output.latents, expected_latents, rtol=0, atol=0)
+    for codes, expected in zip(output.codes, expected_codes):
+        assert torch.equal(codes, expected)
+    assert output.codebook_loss > 0 and torch.allclose(output.codebook_loss, output.commitment_loss)
+    names = {name for name, _ in codec.named_parameters()}
+    assert "quantizer.quantizers.0.codebook.weight" in names  # snac's names, untouched
+
+
+def test_fused_snake_matches_snac():
+    torch.manual_seed(0)
+    small_x = torch.randn(2, 3, 7, dtype=torch.float64, requires_grad=True)  # gradcheck builds dense Jacobians
+    small_alpha = (torch.rand(1, 3, 1, dtype=torch.float64) + 0.3).requires_grad_()
+    assert torch.autograd.gradcheck(fused_snake, (small_x, small_alpha))
+    x32 = torch.randn(3, 16, 500, requires_grad=True)
+    alpha32 = (torch.rand(1, 16, 1) + 0.3).requires_grad_()
+    grad = torch.randn_like(x32)
+    expected = snake(x32, alpha32)
+    actual = fused_snake(x32, alpha32)
+    assert torch.equal(actual, expected)  # bit-identical forward
+    for got, want in zip(torch.autograd.grad(actual, (x32, alpha32), grad),
+                         torch.autograd.grad(expected, (x32, alpha32), grad)):  # fmt: skip
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    codec = DeepOmniCodecModel(DeepOmniCodecConfig(**SMALL_CODEC))
+    keys = list(codec.state_dict())
+    assert fuse_snake(codec) > 0 and list(codec.state_dict()) == keys
+
+
+def test_few_steps_lower_the_loss(tmp_path, speech_folder):
+    train_codec(_config(tmp_path, speech_folder, max_steps=40, learning_rate=3e-3, log_every=10))
+    log = _log(tmp_path)
+    assert log[-1]["mel"] < 0.8 * log[0]["mel"], [row["mel"] for row in log]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, speech_folder):
+    straight = tmp_path / "straight"
+    train_codec(_config(straight, speech_folder, save_every_steps=5))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_8(step):
+        if step == 8:
+            raise Killed
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        train_codec(_config(resumed, speech_folder, save_every_steps=5), on_step_end=kill_at_step_8)
+    state = torch.load(resumed / "checkpoint" / "training_state.pt", weights_only=True)
+    assert state["step"] == 5  # the last checkpoint before the kill
+    train_codec(_config(resumed, speech_folder, save_every_steps=5))
+    expected = load_file(straight / "checkpoint" / "model.safetensors")
+    actual = load_file(resumed / "checkpoint" / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    assert _log(resumed)[-1]["step"] == _log(straight)[-1]["step"] == 12
+
+
+def test_saved_codec_loads_in_snac_and_decodes_identically(tmp_path):
+    torch.manual_seed(0)
+    codec = DeepOmniCodecModel(DeepOmniCodecConfig(**SMALL_CODEC)).eval()
+    fuse_snake(codec)
+    export_codec(codec, tmp_path / "final", snac_folder=tmp_path / "snac", training={"steps": 0})
+    reference = SNAC.from_pretrained(str(tmp_path / "snac")).eval()
+    waveform = 0.1 * torch.randn(1, 1, 320)
+    ours = DeepOmniCodecModel.from_pretrained(tmp_path / "final").eval()
+    codes = ours.encode(waveform)
+    snac_codes = reference.encode(waveform)
+    assert all(torch.equal(a, b) for a, b in zip(ours.frames_to_levels(codes), snac_codes))
+    torch.manual_seed(1)
+    expected = reference.decode(snac_codes)
+    actual = ours.decode(codes, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+    assert "snac" in (tmp_path / "final" / "README.md").read_text()
+
+
+def test_dead_code_reinit_keeps_every_level_in_use(tmp_path, speech_folder):
+    """Floor: on this tiny run, every level uses at least a quarter of its 64 codes over the last 10 steps with
+    re-initialisation, while without it (a check interval longer than the run) a level collapses below that."""
+    floor = 16
+    train_codec(_config(tmp_path / "revive", speech_folder, max_steps=30, log_every=10, learning_rate=3e-3))
+    train_codec(_config(tmp_path / "plain", speech_folder, max_steps=30, log_every=10, learning_rate=3e-3,
+                        dead_code_check_every=10_000))  # fmt: skip
+    revived = [level["codes_used"] for level in _log(tmp_path / "revive")[-1]["usage"]]
+    plain = [level["codes_used"] for level in _log(tmp_path / "plain")[-1]["usage"]]
+    assert min(revived) >= floor, revived
+    assert min(plain) < floor, plain
+
+
+def test_codebook_monitor_window_counts_vectors():
+    monitor = CodebookMonitor(num_levels=1, codebook_size=8, codebook_dim=2, window_refills=2)
+    assert monitor.window == 16
+    vectors = torch.ones(1, 2, 4)
+    monitor.update([torch.tensor([[0, 1, 2, 3]])], [vectors])
+    assert set(monitor.dead_codes(0).tolist()) == {4, 5, 6, 7}  # never used: dead at once
+    for _ in range(10):
+        monitor.update([torch.tensor([[0, 1, 0, 1]])], [vectors])
+    # 44 vectors seen; codes 2 and 3 were last used 40 vectors ago, more than the 16-vector window
+    assert set(monitor.dead_codes(0).tolist()) == {2, 3, 4, 5, 6, 7}
+
+
+def test_answer_matching_normalises_numbers_and_spelling():
+    assert normalize_words("One hundred forty-four.") == normalize_words("144") == ["one", "hundred", "forty", "four"]
+    assert heard_answer("Brasilia.", "The capital is Brasília.")
+    assert heard_answer("Grey.", "gray")
+    assert not heard_answer("Twenty-one.", "twenty")
+
+
+def test_cli_rejects_missing_data(tmp_path, capsys):
+    from deepomni_hf.cli import main
+
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["train-codec", "--data", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "run")])
