@@ -169,3 +169,16 @@ def test_cli_rejects_missing_data(tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="does not exist"):
         main(["train-codec", "--data", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "run")])
+
+
+def test_source_weights_set_each_sources_share_of_the_crops(tmp_path, speech_folder):
+    from deepomni_hf.training.codec.data import AudioBank
+
+    manifest = tmp_path / "one.jsonl"
+    manifest.write_text(json.dumps({"audio": str(speech_folder / "clip_00.wav"), "text": "a"}) + "\n")
+    bank = AudioBank.build(tmp_path / "bank", [str(speech_folder), str(manifest)], 24000, [1.0, 1.0])
+    assert np.bincount(bank.sources).tolist() == [12, 1]
+    assert bank.probabilities[bank.sources == 1].sum() == pytest.approx(0.5)  # one clip gets half of the crops
+    assert torch.equal(bank.batch(7, 4, 480, seed=0), AudioBank(tmp_path / "bank", [1.0, 1.0]).batch(7, 4, 480, seed=0))
+    with pytest.raises(ValueError, match="2 non-negative source weights"):
+        AudioBank(tmp_path / "bank", [1.0])

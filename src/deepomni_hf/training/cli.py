@@ -191,6 +191,8 @@ def add_train_codec_command(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--data", action="append", required=True, help="training source (repeatable)")
+    parser.add_argument("--data-weights", default=None,
+                        help="comma-separated share of the crops per --data source, e.g. 2,1,1 (default: by duration)")
     parser.add_argument("--output-dir", required=True, help="run folder (checkpoints, logs, evaluations, results)")
     parser.add_argument("--eval-data", action="append", default=[], help="held-out speech with `text` (repeatable)")
     parser.add_argument("--answer-data", action="append", default=[],
@@ -217,6 +219,7 @@ def add_train_codec_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--save-every-minutes", type=float, default=defaults.save_every_minutes)
     parser.add_argument("--eval-every-minutes", type=float, default=defaults.eval_every_minutes)
+    parser.add_argument("--eval-at-start", action="store_true", help="also evaluate the untrained codec")
     parser.add_argument("--eval-max-clips", type=int, default=None, help="held-out clips scored (default: all)")
     parser.add_argument("--eval-max-answers", type=int, default=defaults.eval_max_answers,
                         help="answer clips checked in periodic evaluations (the final one checks all)")
@@ -251,8 +254,9 @@ def _run_train_codec_command(args) -> int:
         if not os.path.exists(source):
             raise SystemExit(f"train-codec: {source} does not exist (pass audio folders, .jsonl manifests or "
                              "datasets folders).")  # fmt: skip
+    weights = [float(w) for w in args.data_weights.split(",")] if args.data_weights else None
     config = CodecTrainingConfig(
-        output_dir=args.output_dir, data=args.data, eval_data=args.eval_data, answer_data=args.answer_data,
+        output_dir=args.output_dir, data=args.data, data_weights=weights, eval_data=args.eval_data, answer_data=args.answer_data,
         preset=args.preset, codec_config=codec_config, init_from=args.init_from, audio_column=args.audio_column,
         seed=args.seed, batch_size=args.batch_size, segment_seconds=args.segment_seconds, max_steps=args.max_steps,
         max_minutes=args.max_minutes, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
@@ -260,7 +264,7 @@ def _run_train_codec_command(args) -> int:
         dead_code_window_refills=args.dead_code_window_refills, fused_snake=not args.no_fused_snake,
         mixed_precision=args.mixed_precision, num_threads=args.threads, save_every_minutes=args.save_every_minutes,
         eval_every_minutes=args.eval_every_minutes, eval_max_answers=args.eval_max_answers,
-        eval_max_clips=args.eval_max_clips, judge_model=args.judge_model,
+        eval_max_clips=args.eval_max_clips, eval_at_start=args.eval_at_start, judge_model=args.judge_model,
     )  # fmt: skip
     result = train_codec(config)
     output = Path(args.output_dir)

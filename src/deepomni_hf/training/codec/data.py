@@ -79,18 +79,33 @@ def load_waveform(clip: SpeechClip, sampling_rate: int) -> np.ndarray:
 class AudioBank:
     """All training audio at the codec's rate, int16, in `folder/bank.npy` with clip offsets in `folder/offsets.npy`."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, source_weights: list[float] | None = None):
         folder = Path(folder)
         self.samples = np.load(folder / "bank.npy", mmap_mode="r")
         self.offsets = np.load(folder / "offsets.npy")
         self.lengths = np.diff(self.offsets)
+        self.sources = np.load(folder / "sources.npy")  # source index of every clip
+        # Every second of audio equally likely, unless sources have weights: then source s gives weight_s / sum of
+        # the crops, and its seconds are equally likely among themselves.
+        weights = np.maximum(self.lengths, 1).astype(np.float64)
+        if source_weights is not None:
+            num_sources = int(self.sources.max()) + 1
+            if len(source_weights) != num_sources or min(source_weights) < 0 or sum(source_weights) <= 0:
+                raise ValueError(f"Need {num_sources} non-negative source weights (one per --data), got {source_weights}.")
+            totals = np.bincount(self.sources, weights=weights, minlength=num_sources)
+            weights = weights * np.asarray(source_weights, dtype=np.float64)[self.sources] / totals[self.sources]
+        self.probabilities = weights / weights.sum()
 
     @classmethod
-    def build(cls, folder: str | os.PathLike, sources: list[str], sampling_rate: int, **source_kwargs) -> "AudioBank":
+    def build(cls, folder: str | os.PathLike, sources: list[str], sampling_rate: int,
+              source_weights: list[float] | None = None, **source_kwargs) -> "AudioBank":  # fmt: skip
         """Loads every clip of `sources` once into the bank (skipped when the bank exists: a resumed run reuses it)."""
         folder = Path(folder)
         if not (folder / "offsets.npy").exists():
-            clips = [clip for source in sources for clip in read_source(source, **source_kwargs)]
+            clips, clip_sources = [], []
+            for index, source in enumerate(sources):
+                clips += read_source(source, **source_kwargs)
+                clip_sources += [index] * (len(clips) - len(clip_sources))
             if not clips:
                 raise ValueError(f"No training audio in {sources}.")
             folder.mkdir(parents=True, exist_ok=True)
@@ -99,22 +114,22 @@ class AudioBank:
                 waveform = load_waveform(clip, sampling_rate)
                 pieces.append(np.clip(np.round(waveform * 32767), -32768, 32767).astype(np.int16))
                 offsets.append(offsets[-1] + len(waveform))
+            np.save(folder / "sources.npy", np.asarray(clip_sources, dtype=np.int64))
             np.save(folder / "bank.tmp.npy", np.concatenate(pieces))
             os.replace(folder / "bank.tmp.npy", folder / "bank.npy")
             np.save(folder / "offsets.tmp.npy", np.asarray(offsets, dtype=np.int64))
             os.replace(folder / "offsets.tmp.npy", folder / "offsets.npy")  # last: marks the bank complete
-        return cls(folder)
+        return cls(folder, source_weights)
 
     @property
     def seconds(self) -> float:
         return float(self.offsets[-1])
 
     def batch(self, step: int, batch_size: int, segment: int, seed: int, process: int = 0) -> torch.Tensor:
-        """`[batch_size, 1, segment]` float crops for `step`: clips drawn in proportion to their length (every second
-        of audio equally likely), a uniform start inside the clip, zeros after a clip shorter than `segment`."""
+        """`[batch_size, 1, segment]` float crops for `step`: clips drawn with `self.probabilities`, a uniform start
+        inside the clip, zeros after a clip shorter than `segment`."""
         rng = np.random.default_rng([seed, step, process])
-        weights = np.maximum(self.lengths, 1).astype(np.float64)
-        picks = rng.choice(len(self.lengths), size=batch_size, p=weights / weights.sum())
+        picks = rng.choice(len(self.lengths), size=batch_size, p=self.probabilities)
         batch = np.zeros((batch_size, 1, segment), dtype=np.float32)
         for row, clip in enumerate(picks):
             length = int(self.lengths[clip])

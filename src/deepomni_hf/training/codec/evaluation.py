@@ -10,6 +10,7 @@ Decoding uses positional noise with a fixed seed, so the same weights always giv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import unicodedata
@@ -81,27 +82,40 @@ class CodecEvaluator:
     The judge's transcripts of the originals are computed once per evaluator."""
 
     def __init__(self, heldout: list[SpeechClip], answers: list[SpeechClip] | None = None, judge=None,
-                 sampling_rate: int = 24000, mel_loss=None, num_wavs: int = 4):  # fmt: skip
+                 sampling_rate: int = 24000, mel_loss=None, num_wavs: int = 4,
+                 cache_path: str | os.PathLike | None = None):  # fmt: skip
         self.sampling_rate, self.judge, self.mel_loss, self.num_wavs = sampling_rate, judge, mel_loss, num_wavs
         self.heldout = [(clip, load_waveform(clip, sampling_rate)) for clip in heldout]
         self.answers = [(clip, load_waveform(clip, sampling_rate)) for clip in answers or []]
-        self._original: dict[str, float] | None = None
+        # The judge's transcripts of the original clips, by clip, kept on disk: they do not change during a run.
+        self.cache_path = Path(cache_path) if cache_path else None
+        self._cache = json.loads(self.cache_path.read_text()) if self.cache_path and self.cache_path.exists() else {}
 
     def _transcribe(self, waveform: np.ndarray) -> str:
         return self.judge.transcribe(waveform, self.sampling_rate)
 
-    def original_scores(self) -> dict[str, float]:
-        """The judge on the original audio: the floor a codec can reach."""
-        if self._original is None:
-            scores = {}
-            if self.judge is not None and self.heldout:
-                hypotheses = [self._transcribe(waveform) for _, waveform in self.heldout]
-                scores["original_wer"] = word_error_rate([clip.text for clip, _ in self.heldout], hypotheses)
-            if self.judge is not None and self.answers:
-                heard = [heard_answer(clip.text, self._transcribe(waveform)) for clip, waveform in self.answers]
-                scores["original_answer_heard"] = float(np.mean(heard))
-            self._original = scores
-        return self._original
+    def _original_transcript(self, clip: SpeechClip, waveform: np.ndarray) -> str:
+        key = f"{clip.name}|{clip.text}"
+        if key not in self._cache:
+            self._cache[key] = self._transcribe(waveform)
+            if self.cache_path is not None:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.cache_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._cache))
+                os.replace(tmp, self.cache_path)
+        return self._cache[key]
+
+    def original_scores(self, max_answers: int | None = None) -> dict[str, float]:
+        """The judge on the original audio of the same clips: the floor a codec can reach."""
+        scores = {}
+        if self.judge is not None and self.heldout:
+            hypotheses = [self._original_transcript(clip, waveform) for clip, waveform in self.heldout]
+            scores["original_wer"] = word_error_rate([clip.text for clip, _ in self.heldout], hypotheses)
+        answers = self.answers[:max_answers] if max_answers else self.answers
+        if self.judge is not None and answers:
+            heard = [heard_answer(clip.text, self._original_transcript(clip, waveform)) for clip, waveform in answers]
+            scores["original_answer_heard"] = float(np.mean(heard))
+        return scores
 
     @torch.no_grad()
     def resynthesise(self, model, waveform: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
@@ -152,7 +166,7 @@ class CodecEvaluator:
             result["answer_heard"] = float(np.mean(heard))
             result["answers_checked"] = len(answers)
             result["answers_missed"] = missed
-        result.update(self.original_scores())
+        result.update(self.original_scores(max_answers))
         model.train(was_training)
         return result
 

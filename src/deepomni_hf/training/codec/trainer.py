@@ -57,6 +57,7 @@ class CodecTrainingConfig:
 
     output_dir: str
     data: list[str]  # training sources: audio folders, .jsonl manifests, `datasets` folders
+    data_weights: list[float] | None = None  # share of the crops from each source (default: by duration)
     eval_data: list[str] = field(default_factory=list)  # held-out sentences with text: judge WER
     answer_data: list[str] = field(default_factory=list)  # answer clips with text: heard-answer rate
     preset: str = "tiny"
@@ -92,6 +93,7 @@ class CodecTrainingConfig:
     save_every_minutes: float = 5.0
     save_every_steps: int | None = None
     eval_every_minutes: float | None = 15.0
+    eval_at_start: bool = False  # also evaluate the untrained codec (the curve's minute 0)
     eval_max_clips: int | None = None
     eval_max_answers: int | None = 60  # during training; the final evaluation checks every answer clip
     eval_wavs: int = 4
@@ -262,7 +264,8 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
         logger.info(f"resumed from {resume} at step {step} ({wall_seconds / 60:.1f} min)")
 
     with accelerator.main_process_first():
-        bank = AudioBank.build(output_dir / "bank", config.data, sampling_rate, audio_column=config.audio_column)
+        bank = AudioBank.build(output_dir / "bank", config.data, sampling_rate, config.data_weights,
+                               audio_column=config.audio_column)  # fmt: skip
     evaluator = None
     if accelerator.is_main_process and (config.eval_data or config.answer_data):
         from .evaluation import CodecEvaluator, load_judge
@@ -270,7 +273,8 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
         heldout = [clip for source in config.eval_data for clip in read_source(source)][: config.eval_max_clips]
         answers = [clip for source in config.answer_data for clip in read_source(source)]
         judge = load_judge(config.judge_model) if any(c.text for c in heldout + answers) else None
-        evaluator = CodecEvaluator(heldout, answers, judge, sampling_rate, mel_loss, config.eval_wavs)
+        evaluator = CodecEvaluator(heldout, answers, judge, sampling_rate, mel_loss, config.eval_wavs,
+                                   cache_path=output_dir / "eval" / "original_transcripts.json")  # fmt: skip
 
     module, optimizer = accelerator.prepare(module, optimizer)
     mel_loss = mel_loss.to(accelerator.device)
@@ -303,7 +307,7 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
     sums, count, last_result = {}, 0, {}
     started = time.monotonic() - wall_seconds
     last_save = last_eval = time.monotonic()
-    if evaluator is not None and step == 0 and config.eval_every_minutes:
+    if evaluator is not None and step == 0 and config.eval_at_start:
         last_result = evaluate()
     progress = tqdm(total=config.max_steps, initial=step, desc="train-codec", disable=not accelerator.is_main_process,
                     mininterval=10)  # fmt: skip
