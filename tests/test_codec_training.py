@@ -182,3 +182,13 @@ def test_source_weights_set_each_sources_share_of_the_crops(tmp_path, speech_fol
     assert torch.equal(bank.batch(7, 4, 480, seed=0), AudioBank(tmp_path / "bank", [1.0, 1.0]).batch(7, 4, 480, seed=0))
     with pytest.raises(ValueError, match="2 non-negative source weights"):
         AudioBank(tmp_path / "bank", [1.0])
+
+
+def test_adversarial_stage_trains_and_resumes_its_discriminator(tmp_path, speech_folder):
+    config = _config(tmp_path, speech_folder, max_steps=3, adversarial=True, adversarial_start_step=1,
+                     discriminator_channels=4)
+    train_codec(config)
+    log = _log(tmp_path)
+    assert "discriminator" not in log[0] and all(np.isfinite(log[-1][k]) for k in ("adversarial", "feature_matching"))
+    state = torch.load(tmp_path / "checkpoint" / "training_state.pt", weights_only=True)
+    assert state["discriminator"] and state["disc_optimizer"]["state"]

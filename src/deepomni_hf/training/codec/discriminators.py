@@ -56,8 +56,9 @@ class STFTDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
 
     def forward(self, waveform: torch.Tensor) -> list[torch.Tensor]:
+        # Zero padding at the edges (not reflection), so segments shorter than a window still work.
         spectrum = torch.stft(waveform.squeeze(1).float(), self.n_fft, self.n_fft // 4, window=self.window,
-                              return_complex=True)  # fmt: skip
+                              pad_mode="constant", return_complex=True)  # fmt: skip
         x = torch.stack([spectrum.real, spectrum.imag], dim=1).transpose(2, 3)  # [batch, 2, time, freq]
         return _features(self.convs, self.post, x)
 

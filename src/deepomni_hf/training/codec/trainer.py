@@ -84,6 +84,7 @@ class CodecTrainingConfig:
     adversarial_weight: float = 1.0
     feature_matching_weight: float = 2.0
     discriminator_learning_rate: float = 1e-4
+    discriminator_channels: int = 32  # width of the first layers (the period discriminators grow it to 32x)
     dead_code_window_refills: float = 4.0  # a code is dead after this many codebook-sizes of vectors without use
     dead_code_check_every: int = 25
     fused_snake: bool = True
@@ -243,7 +244,7 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
     )
     discriminator = disc_optimizer = None
     if config.adversarial:
-        discriminator = CodecDiscriminator()
+        discriminator = CodecDiscriminator(channels=config.discriminator_channels)
         disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=config.discriminator_learning_rate,
                                            betas=config.adam_betas)  # fmt: skip
     monitor = CodebookMonitor(len(codec_config.vq_strides), codec_config.codebook_size, codec_config.codebook_dim,
