@@ -192,3 +192,30 @@ def test_adversarial_stage_trains_and_resumes_its_discriminator(tmp_path, speech
     assert "discriminator" not in log[0] and all(np.isfinite(log[-1][k]) for k in ("adversarial", "feature_matching"))
     state = torch.load(tmp_path / "checkpoint" / "training_state.pt", weights_only=True)
     assert state["discriminator"] and state["disc_optimizer"]["state"]
+
+
+def test_evaluator_scores_resynthesis_beside_the_originals(tmp_path, speech_folder):
+    from deepomni_hf.training.codec.data import SpeechClip
+    from deepomni_hf.training.codec.evaluation import CodecEvaluator
+
+    class ParisJudge:  # hears "Paris" in everything
+        calls = 0
+
+        def transcribe(self, waveform, rate):
+            ParisJudge.calls += 1
+            return "Paris"
+
+    clips = sorted(speech_folder.glob("*.wav"))
+    heldout = [SpeechClip(str(clips[0]), "Paris is big", "h0")]
+    answers = [SpeechClip(str(clips[1]), "Paris.", "a0"), SpeechClip(str(clips[2]), "Rome.", "a1")]
+    codec = DeepOmniCodecModel(DeepOmniCodecConfig(**SMALL_CODEC))
+    cache = tmp_path / "originals.json"
+    evaluator = CodecEvaluator(heldout, answers, ParisJudge(), cache_path=cache, num_wavs=1)
+    first = evaluator.evaluate(codec, tmp_path / "wavs")
+    assert first["wer"] == pytest.approx(2 / 3) and first["original_wer"] == pytest.approx(2 / 3)
+    assert first["answer_heard"] == 0.5 and first["answer_heard_where_original_heard"] == 1.0
+    assert len(first["codes_used"]) == 3 and (tmp_path / "wavs" / "heldout_00.wav").exists()
+    calls = ParisJudge.calls
+    again = CodecEvaluator(heldout, answers, ParisJudge(), cache_path=cache).evaluate(codec)
+    assert ParisJudge.calls - calls == 3  # originals come from the cache: only the 3 resyntheses are judged
+    assert {k: again[k] for k in ("wer", "answer_heard")} == {k: first[k] for k in ("wer", "answer_heard")}

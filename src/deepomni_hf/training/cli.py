@@ -207,6 +207,8 @@ def add_train_codec_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--segment-seconds", type=float, default=defaults.segment_seconds)
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="also the length of the lr schedule")
+    parser.add_argument("--stop-after-steps", type=int, default=None,
+                        help="stop at this step without changing the lr schedule (reproduces a time-limited run)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after this many training minutes")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
@@ -259,7 +261,7 @@ def _run_train_codec_command(args) -> int:
         output_dir=args.output_dir, data=args.data, data_weights=weights, eval_data=args.eval_data, answer_data=args.answer_data,
         preset=args.preset, codec_config=codec_config, init_from=args.init_from, audio_column=args.audio_column,
         seed=args.seed, batch_size=args.batch_size, segment_seconds=args.segment_seconds, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+        max_minutes=args.max_minutes, stop_after_steps=args.stop_after_steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
         adversarial=args.adversarial, adversarial_start_step=args.adversarial_start_step,
         dead_code_window_refills=args.dead_code_window_refills, fused_snake=not args.no_fused_snake,
         mixed_precision=args.mixed_precision, num_threads=args.threads, save_every_minutes=args.save_every_minutes,

@@ -39,6 +39,10 @@ def _result_rows(evaluation: dict | None) -> list[dict]:
         rows.append({"name": f"answer heard ({evaluation.get('answers_checked', '?')} answer clips)",
                      "value": f"{100 * evaluation['answer_heard']:.1f} %",
                      "original": f"{100 * evaluation.get('original_answer_heard', float('nan')):.1f} %"})  # fmt: skip
+    if "answer_heard_where_original_heard" in evaluation:
+        rows.append({"name": f"answer heard, of the {evaluation['answers_heard_in_original']} clips whose original the "
+                     "judge hears", "value": f"{100 * evaluation['answer_heard_where_original_heard']:.1f} %",
+                     "original": "100 %"})  # fmt: skip
     if "mel_distance" in evaluation:
         rows.append({"name": "multi-resolution log-mel L1", "value": f"{evaluation['mel_distance']:.3f}", "original": "0"})
     if "codes_used" in evaluation:

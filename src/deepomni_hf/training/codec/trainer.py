@@ -69,6 +69,7 @@ class CodecTrainingConfig:
     segment_seconds: float = 0.512
     max_steps: int = 5000
     max_minutes: float | None = None  # stop (and save) after this much wall time, all resumes together
+    stop_after_steps: int | None = None  # stop (and save) at this step; unlike max_steps, the lr schedule is unchanged
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1  # cosine decay from learning_rate to this fraction of it at max_steps
@@ -313,7 +314,8 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
     progress = tqdm(total=config.max_steps, initial=step, desc="train-codec", disable=not accelerator.is_main_process,
                     mininterval=10)  # fmt: skip
     step_started = time.monotonic()
-    while step < config.max_steps:
+    last_step = min(config.max_steps, config.stop_after_steps or config.max_steps)
+    while step < last_step:
         if config.max_minutes is not None and wall_seconds >= config.max_minutes * 60:
             logger.info(f"time budget of {config.max_minutes} min reached at step {step}")
             break
@@ -361,7 +363,7 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
         now = time.monotonic()
         wall_seconds = now - started
         progress.update(1)
-        if step % config.log_every == 0 or step == config.max_steps:
+        if step % config.log_every == 0 or step == last_step:
             record = {"step": step, "minutes": round(wall_seconds / 60, 2), "lr": scheduler.get_last_lr()[0],
                       "seconds_per_step": round((now - step_started) / count, 3)}  # fmt: skip
             record.update({k: round(v / count, 5) for k, v in sums.items() if k != "revived"})
