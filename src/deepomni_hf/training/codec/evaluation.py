@@ -125,6 +125,18 @@ class CodecEvaluator:
         audio = model.decode(codes, noise_seed=EVAL_NOISE_SEED)[0, 0, : len(waveform)]
         return audio.float().cpu().numpy(), codes[0].cpu()
 
+    def answer_rows(self, model, answers: list | None = None) -> list[dict]:
+        """Per answer clip (default: all): the judge's transcripts of the resynthesis and of the original, and whether
+        each holds every answer word."""
+        rows = []
+        for clip, waveform in self.answers if answers is None else answers:
+            transcript = self._transcribe(self.resynthesise(model, waveform)[0])
+            original = self._original_transcript(clip, waveform)
+            rows.append({"answer": clip.text, "transcript": transcript, "original_transcript": original,
+                         "heard": heard_answer(clip.text, transcript),
+                         "heard_in_original": heard_answer(clip.text, original)})  # fmt: skip
+        return rows
+
     @torch.no_grad()
     def evaluate(self, model, wav_dir: str | os.PathLike | None = None, max_answers: int | None = None) -> dict:
         """Scores of `model` (a `DeepOmniCodecModel`); writes the first `num_wavs` resyntheses to `wav_dir`."""
@@ -157,21 +169,17 @@ class CodecEvaluator:
             result["examples"] = [{"reference": r, "transcript": h} for r, h in zip(references[:3], hypotheses[:3])]
         answers = self.answers[:max_answers] if max_answers else self.answers
         if self.judge is not None and answers:
-            heard, heard_original, missed = [], [], []
-            for clip, waveform in answers:
-                transcript = self._transcribe(self.resynthesise(model, waveform)[0])
-                heard.append(heard_answer(clip.text, transcript))
-                heard_original.append(heard_answer(clip.text, self._original_transcript(clip, waveform)))
-                if not heard[-1] and heard_original[-1] and len(missed) < 20:
-                    missed.append({"answer": clip.text, "transcript": transcript})
+            rows = self.answer_rows(model, answers)
+            heard = [row["heard"] for row in rows]
             result["answer_heard"] = float(np.mean(heard))
-            result["answers_checked"] = len(answers)
+            result["answers_checked"] = len(rows)
             # The judge (Whisper tiny.en) misses some isolated words even in the original audio: what the codec is
             # responsible for is the clips whose original the judge hears.
-            kept = [h for h, o in zip(heard, heard_original) if o]
+            kept = [row["heard"] for row in rows if row["heard_in_original"]]
             result["answer_heard_where_original_heard"] = float(np.mean(kept)) if kept else float("nan")
             result["answers_heard_in_original"] = len(kept)
-            result["answers_missed"] = missed
+            result["answers_missed"] = [{"answer": row["answer"], "transcript": row["transcript"]} for row in rows
+                                        if row["heard_in_original"] and not row["heard"]][:20]  # fmt: skip
         result.update(self.original_scores(max_answers))
         model.train(was_training)
         return result
