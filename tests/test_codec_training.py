@@ -219,3 +219,19 @@ def test_evaluator_scores_resynthesis_beside_the_originals(tmp_path, speech_fold
     again = CodecEvaluator(heldout, answers, ParisJudge(), cache_path=cache).evaluate(codec)
     assert ParisJudge.calls - calls == 3  # originals come from the cache: only the 3 resyntheses are judged
     assert {k: again[k] for k in ("wer", "answer_heard")} == {k: first[k] for k in ("wer", "answer_heard")}
+
+
+def test_bundled_domain_codec_converts_to_snac(tmp_path):
+    from deepomni_hf.assets import bundled_codec_path
+
+    codec = DeepOmniCodecModel.from_pretrained(bundled_codec_path()).eval()
+    assert codec.config.codes_per_frame == 7 and codec.config.codebook_size == 4096
+    save_snac_checkpoint(codec, tmp_path / "snac")
+    reference = SNAC.from_pretrained(str(tmp_path / "snac")).eval()
+    time = torch.arange(4096) / 24000
+    waveform = (0.2 * torch.sin(2 * torch.pi * 140 * time) * torch.sin(2 * torch.pi * 3 * time))[None, None]
+    codes = codec.encode(waveform)
+    assert all(torch.equal(a, b) for a, b in zip(codec.frames_to_levels(codes), reference.encode(waveform)))
+    torch.manual_seed(3)
+    expected = reference.decode(reference.encode(waveform))
+    torch.testing.assert_close(codec.decode(codes, generator=torch.Generator().manual_seed(3)), expected, rtol=0, atol=0)

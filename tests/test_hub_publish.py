@@ -297,6 +297,10 @@ def test_installed_wheel_ships_the_card_templates(tmp_path):
         archive.extractall(tmp_path / "site")
         shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/hub_cards/"))
     assert shipped == templates and "model_card_speech.md" in shipped
+    # The bundled domain codec travels as package data too.
+    assert {"config.json", "model.safetensors", "README.md"} <= {
+        Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/assets/codec-rms/")
+    }
     # The installed copy (first on sys.path, ahead of the editable checkout) finds its own templates.
     probe = (
         f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); from deepomni_hf.hub.cards import templates_dir; "
