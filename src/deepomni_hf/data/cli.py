@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_types import non_negative_int, positive_float, positive_int, probability
+
 
 def add_data_commands(subparsers) -> None:
     build = subparsers.add_parser(
@@ -28,17 +30,17 @@ def add_data_commands(subparsers) -> None:
     build.add_argument("--question-tts", default=None, help="voice(s) speaking text questions (default: --tts)")
     build.add_argument("--model", default=None, help="checkpoint: the codec source (speech stages) or the policy (dpo)")
     build.add_argument("--system-prompt", default=None)
-    build.add_argument("--spoken-probability", type=float, default=0.7)
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--max-audio-seconds", type=float, default=29.98)
-    build.add_argument("--max-answer-seconds", type=float, default=30.0)
-    build.add_argument("--shard-size", type=int, default=None)
-    build.add_argument("--batch-size", type=int, default=None)
-    build.add_argument("--num-proc", type=int, default=None)
-    build.add_argument("--num-samples", type=int, default=4, help="dpo: samples per prompt")
-    build.add_argument("--max-new-tokens", type=int, default=None, help="dpo: generation limit")
+    build.add_argument("--spoken-probability", type=probability, default=0.7)
+    build.add_argument("--seed", type=non_negative_int, default=0)
+    build.add_argument("--max-audio-seconds", type=positive_float, default=29.98)
+    build.add_argument("--max-answer-seconds", type=positive_float, default=30.0)
+    build.add_argument("--shard-size", type=positive_int, default=None)
+    build.add_argument("--batch-size", type=positive_int, default=None)
+    build.add_argument("--num-proc", type=positive_int, default=None)
+    build.add_argument("--num-samples", type=positive_int, default=4, help="dpo: samples per prompt")
+    build.add_argument("--max-new-tokens", type=positive_int, default=None, help="dpo: generation limit")
     build.add_argument("--asr-judge", default=None, help="dpo: faster-whisper model (size or folder) to check samples")
-    build.add_argument("--max-wer", type=float, default=0.5)
+    build.add_argument("--max-wer", type=positive_float, default=0.5)
     build.add_argument("--overwrite", action="store_true")
     build.set_defaults(func=_run_build)
 
@@ -50,9 +52,9 @@ def add_data_commands(subparsers) -> None:
     corpus.add_argument("--text-file", default=None, help="one sentence per line (default: WordNet examples if "
                         "installed, else built-in sentences)")  # fmt: skip
     corpus.add_argument("--voices", default="flite:awb,flite:slt,flite:rms,flite:kal16")
-    corpus.add_argument("--limit", type=int, default=100)
-    corpus.add_argument("--seed", type=int, default=0)
-    corpus.add_argument("--num-proc", type=int, default=None)
+    corpus.add_argument("--limit", type=positive_int, default=100)
+    corpus.add_argument("--seed", type=non_negative_int, default=0)
+    corpus.add_argument("--num-proc", type=positive_int, default=None)
     corpus.add_argument("--overwrite", action="store_true")
     corpus.set_defaults(func=_run_corpus)
 

@@ -107,6 +107,9 @@ def check_checkpoint_dir(checkpoint_dir: str | os.PathLike) -> Path:
         missing = sorted(shard for shard in shards if not (path / shard).is_file())
         if missing:
             raise FileNotFoundError(f"{path} is missing weight shard(s) listed in {index_name}: {', '.join(missing)}")
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(path)  # an empty / truncated weight file or a config that does not match the weights
     return path
 
 

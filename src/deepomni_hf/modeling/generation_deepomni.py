@@ -160,6 +160,7 @@ class DeepOmniGenerationMixin:
                 speech, which is how text-to-speech runs. Batch-parallel decoding is not needed then.
         """
         config = self._merged_generation_config(generation_config, kwargs)
+        self.model.check_prompt(input_ids, input_features)  # once per prompt, before any decoding step
         cfg = self.config
         device = input_ids.device
         batch, prompt_len, _ = input_ids.shape
