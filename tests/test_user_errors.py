@@ -7,11 +7,8 @@ CLI errors must be exactly one line `deepomni <command>: error: ...` (exit 1) or
 """
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +161,15 @@ PIPELINE_CASES = {
     "max_new_tokens 0": (("Hello there.",), {"max_new_tokens": 0}, ValueError, "max_new_tokens"),
     "unknown reply modality": (("Hello there.",), {"reply_modality": "video"}, ValueError, "reply_modality"),
     "unknown voice token": (("Hello there.",), {"voice": "X99"}, ValueError, "voice must be one of"),
+    "max_new_tokens 1.5": (("Hello there.",), {"max_new_tokens": 1.5}, ValueError, "max_new_tokens"),
+    "top_p 2": (("Hello there.",), {"top_p": 2.0, "do_sample": True}, ValueError, "top_p must be in (0, 1]"),
+    "audio_top_p 0": (("Hello there.",), {"audio_top_p": 0.0}, ValueError, "audio_top_p must be in (0, 1]"),
+    "audio_top_k -3": (("Hello there.",), {"audio_top_k": -3}, ValueError, "audio_top_k"),
+    "temperature 0": (("Hello there.",), {"temperature": 0.0, "do_sample": True}, ValueError, "temperature"),
+    "repetition_penalty 0": (("Hello there.",), {"repetition_penalty": 0.0}, ValueError, "repetition_penalty"),
+    "seed not a number": (("Hello there.",), {"seed": "a"}, ValueError, "seed must be a whole number"),
+    "misspelt setting": (("Hello there.",), {"temprature": 0.5}, TypeError, "unexpected keyword"),
+    "history not messages": (("Hello there.",), {"history": "hello"}, ValueError, "must be a dict"),
 }
 
 
@@ -355,6 +361,7 @@ def _cli_cases(ckpt, faulty, files, work):
         "chat: output in a missing folder": (["chat", "--text", "Hi", "--output", str(work / "no" / "r.wav")], 1,
                                              "existing folder"),  # fmt: skip
         "chat: unknown --voice": (["chat", wav, "--voice", "BOB"], 2, "invalid choice"),
+        "chat: output not a .wav": (["chat", "--text", "Hi", "--output", str(work / "reply.mp3")], 1, ".wav file path"),
         "chat: missing model folder": (["chat", "--model", str(work / "nope"), wav], 1, "no such folder"),
         "chat: truncated weights": (["chat", "--model", str(faulty["truncated_weights"]), wav], 1, "truncated"),
         "chat: empty weights": (["chat", "--model", str(faulty["empty_weights"]), wav], 1, "empty"),
@@ -511,17 +518,3 @@ def test_failed_build_leaves_no_work_folder(files, work):
     with pytest.raises(Exception):  # noqa: B017 - any failure inside the first shard
         build_dataset("text", files["good_qa"], output, fail_after=0)
     assert not output.exists() and not (work / "failed_build.work").exists()
-
-
-def test_real_command_exit_codes_and_no_interactive_question(faulty, tmp_path):
-    """The installed entry point, non-interactive (stdin closed): a foreign checkpoint is refused, not asked about."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "deepomni_hf.cli", "chat", "--model", str(faulty["foreign"]), str(QUESTION_WAV),
-         "--output", str(tmp_path / "r.wav")],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
-    assert "[y/N]" not in result.stdout + result.stderr and "not a DeepOmni one" in result.stderr
-    assert not (tmp_path / "r.wav").exists()

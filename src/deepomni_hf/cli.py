@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_command in COMMANDS:
         add_command(subparsers)
     _add_debug_flag(subparsers)
+    parser.command_parsers = subparsers.choices  # for usage lines of errors found after parsing
     return parser
 
 
@@ -189,12 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         message = None if debug else user_error_message(error)
         if message is None:
             raise
-        if isinstance(error, DeepOmniUsageError):
-            parser._subparsers._group_actions[0].choices[args.command].print_usage(sys.stderr)
-            print(f"deepomni {command}: error: {message}", file=sys.stderr)
-            return 2
+        usage_error = isinstance(error, DeepOmniUsageError)
+        if usage_error:  # like argparse: the usage line, then the error line, exit code 2
+            parser.command_parsers[args.command].print_usage(sys.stderr)
         print(f"deepomni {command}: error: {message}", file=sys.stderr)
-        return 1
+        return 2 if usage_error else 1
 
 
 if __name__ == "__main__":

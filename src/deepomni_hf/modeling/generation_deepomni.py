@@ -10,6 +10,7 @@ text token is taken greedily and fed to both rows; once the text ends the text r
 KV cache rows with it.
 """
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +81,22 @@ def _warpers(temperature, top_k, top_p) -> LogitsProcessorList:
     if top_p is not None and top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p))
     return warpers
+
+
+def check_sampling_settings(values: dict) -> None:
+    """Sampling settings out of range are rejected, not silently dropped (`top_p=2` or `repetition_penalty=0` would
+    otherwise just switch the warper off). `None` means "off"; `top_k=0` is off too, as in transformers."""
+    for prefix in ("", "audio_"):
+        temperature, top_k, top_p = (values.get(prefix + name) for name in ("temperature", "top_k", "top_p"))
+        if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"{prefix}temperature must be a number above 0, got {temperature!r}.")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+            raise ValueError(f"{prefix}top_k must be a whole number >= 0 (0 or None: off), got {top_k!r}.")
+        if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+            raise ValueError(f"{prefix}top_p must be in (0, 1] (None: off), got {top_p!r}.")
+    penalty = values.get("repetition_penalty")
+    if penalty is not None and not (isinstance(penalty, (int, float)) and penalty > 0):
+        raise ValueError(f"repetition_penalty must be a number above 0 (1.0 or None: off), got {penalty!r}.")
 
 
 def _choose(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | None) -> torch.LongTensor:
@@ -177,6 +194,11 @@ class DeepOmniGenerationMixin:
         if text_to_speak is not None and len(text_to_speak) != batch:
             raise ValueError(f"text_to_speak needs one id sequence per request ({batch}), got {len(text_to_speak)}.")
         parallel = speech and config.batch_parallel and text_to_speak is None
+        if seed is not None:
+            try:
+                seed = operator.index(seed)  # int, numpy ints
+            except TypeError:
+                raise ValueError(f"seed must be a whole number, got {seed!r}.") from None
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
         # Rows: one per request, plus one text row per request in batch-parallel mode. A text row is its request's
@@ -379,6 +401,7 @@ class DeepOmniGenerationMixin:
         values.update(kwargs)
         if not isinstance(values["max_new_tokens"], int) or values["max_new_tokens"] < 1:
             raise ValueError(f"max_new_tokens must be a positive integer, got {values['max_new_tokens']!r}.")
+        check_sampling_settings(values)
         return GenerationConfig(**values)
 
     def _generate_output(self, input_ids, generated, codes_per_slot, finished, seed, return_audio):

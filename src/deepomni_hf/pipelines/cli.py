@@ -80,8 +80,8 @@ def run_chat(args) -> int:
     if args.text is not None and not args.text.strip():
         raise DeepOmniUserError("--text is empty: give the question to ask")
     output = Path(args.output)
-    if output.is_dir() or not output.parent.is_dir():
-        raise DeepOmniUserError(f"--output {args.output!r} must be a WAV file path in an existing folder")
+    if output.is_dir() or not output.parent.is_dir() or output.suffix.lower() != ".wav":
+        raise DeepOmniUserError(f"--output {args.output!r} must be a .wav file path in an existing folder")
     return _chat(args)
 
 
