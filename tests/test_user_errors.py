@@ -407,6 +407,12 @@ def _cli_cases(ckpt, faulty, files, work):
                                                 "Cannot read a manifest"),  # fmt: skip
         "build-dataset: unknown TTS voice": ([*build, "--stage", "text", "--input", str(files["good_qa"]), "--tts",
                                               "flite:nosuchvoice"], 1, "flite has no voice"),  # fmt: skip
+        "build-dataset: speech stage without --model": ([*build, "--stage", "speech", "--input", str(files["good_qa"])],
+                                                        1, "--model CHECKPOINT"),  # fmt: skip
+        "build-dataset: truncated --model": ([*build, "--stage", "tts", "--input", str(files["good_qa"]), "--text-column",
+                                              "answer", "--model", str(faulty["truncated_weights"])], 1, "truncated"),  # fmt: skip
+        "build-dataset: foreign --model": ([*build, "--stage", "speech", "--input", str(files["good_qa"]), "--model",
+                                            str(faulty["foreign"])], 1, "not a DeepOmni one"),  # fmt: skip
         "build-dataset: existing output": (["build-dataset", "--stage", "text", "--input", str(files["good_qa"]),
                                             "--output", str(files["existing"])], 1, "exists"),  # fmt: skip
         # assign-experts

@@ -351,6 +351,20 @@ def load_codec(source: Any):
     return codec
 
 
+def _check_codec_source(stage: str, codec: Any) -> None:
+    """Fails before any work when a stage with spoken answers has no codec or a broken / foreign checkpoint (inside
+    the per-example work it would only surface on the first spoken answer)."""
+    if stage not in ("speech", "joint", "tts") or (codec is not None and not isinstance(codec, (str, os.PathLike))):
+        return
+    if codec is None:
+        if stage != "joint":  # a joint build may hold only text answers
+            raise DatasetBuildError(f"The {stage} stage speaks its answers with the model's codec: pass codec=/--model CHECKPOINT.")
+        return
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(codec, model_types=("deepomni", "deepomni_codec"))
+
+
 def _reason_of_audio_error(message: str) -> str:
     lowered = message.lower()
     if "longer than" in lowered:
@@ -753,6 +767,7 @@ def build_dataset(stage: str, input: Any, output: str | os.PathLike, *, split: s
     meta = {"stage": stage, "input": _fingerprint(source), "options": options.meta()}
     builder = ExampleBuilder(options, base_dir)
     builder._setup()  # an unknown TTS voice fails here, before any work (the workers build their own)
+    _check_codec_source(stage, options.codec)
     built, work = run_sharded(source, builder, output, meta, _features(),
                               options.shard_size, options.batch_size, options.num_proc, f"build {stage}", overwrite)  # fmt: skip
     return finalize(built, output, work, stage, started, {"input_rows": len(source)})
