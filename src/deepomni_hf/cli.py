@@ -170,6 +170,9 @@ def user_error_message(error: BaseException) -> str | None:
 
     if not isinstance(error, (DeepOmniUserError, ValueError, OSError, StrictDataclassError)):
         return None
+    if isinstance(error, OSError) and error.filename and error.strerror and str(error).startswith("[Errno"):
+        # The OS's own wording ("[Errno 2] No such file or directory: 'x'") says what, not what to do.
+        return f"{error.strerror}: {error.filename}. Check the path (relative paths start at {os.getcwd()})."
     message = " ".join(str(error).split()) or type(error).__name__
     if type(error).__name__ == "OfflineModeIsEnabled":
         message += " (offline mode: unset HF_HUB_OFFLINE to reach the Hub, or use local folders)"
