@@ -123,6 +123,10 @@ def files(work):
     sf.write(paths["low_rate_wav"], (0.1 * np.sin(np.arange(2000) / 3)).astype(np.float32), 2000)
     paths["sentences"].write_text("One sentence here.\n")
     paths["existing"].mkdir()
+    import datasets
+
+    paths["dataset"] = work / "saved_dataset"
+    datasets.Dataset.from_dict({"text": ["Hello."]}).save_to_disk(str(paths["dataset"]))
     return paths
 
 
@@ -436,6 +440,11 @@ def _cli_cases(ckpt, faulty, files, work):
                                            "model_type"),  # fmt: skip
         "push model: offline": (["push", "model", str(ckpt), "--repo-id", "me/x"], 1, "HF_HUB_OFFLINE"),
         "push dataset: missing folder": (["push", "dataset", str(work / "nope"), "--repo-id", "me/x"], 1, "not found"),
+        "push dataset: --max-shard-size abc": (["push", "dataset", str(files["dataset"]), "--repo-id", "me/x",
+                                                "--max-shard-size", "abc"], 1, "is not a size"),  # fmt: skip
+        "push dataset: --max-shard-size -5MB": (["push", "dataset", str(files["dataset"]), "--repo-id", "me/x",
+                                                 "--max-shard-size=-5MB"], 1, "more than 0 bytes"),  # fmt: skip
+        "push dataset: offline": (["push", "dataset", str(files["dataset"]), "--repo-id", "me/x"], 1, "HF_HUB_OFFLINE"),
         "push dataset: not a dataset folder": (["push", "dataset", str(ckpt), "--repo-id", "me/x"], 1,
                                                "not a datasets save_to_disk folder"),  # fmt: skip
         # convert / export-text-model
@@ -453,13 +462,14 @@ def _cli_cases(ckpt, faulty, files, work):
 
 def _cli_case_names():
     names = _cli_cases(Path("c"), dict.fromkeys(FAULTS, Path("f")), dict.fromkeys(
-        ["broken_jsonl", "empty_jsonl", "wrong_columns", "good_qa", "xml", "low_rate_wav", "sentences", "existing"],
+        ["broken_jsonl", "empty_jsonl", "wrong_columns", "good_qa", "xml", "low_rate_wav", "sentences", "existing",
+         "dataset"],
         Path("x")), Path("w"))  # fmt: skip
     return list(names)
 
 
 # Progress bars (tqdm, e.g. datasets reading a manifest) are not error output.
-PROGRESS = re.compile(r"\d+ examples \[|(examples|it)/s\]")
+PROGRESS = re.compile(r"\d+ examples \[|\w+/s\]\s*$")
 
 
 def run_cli(argv, capsys):
@@ -515,6 +525,24 @@ def test_debug_flag_and_env_show_the_traceback(files, work, capsys, monkeypatch)
     monkeypatch.setenv("DEEPOMNI_DEBUG", "0")
     assert run_cli(argv, capsys)[0] == 1
     assert not (work / "dbg").exists()
+
+
+def test_interrupt_is_one_line_and_a_bug_keeps_its_traceback(work, capsys, monkeypatch):
+    argv = ["make-corpus", "--output", str(work / "interrupted")]
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("deepomni_hf.data.cli._run_corpus", interrupted)
+    code, err = run_cli(argv, capsys)
+    assert code == 130 and err == "deepomni make-corpus: interrupted\n"
+
+    def buggy(args):
+        raise RuntimeError("an internal bug")
+
+    monkeypatch.setattr("deepomni_hf.data.cli._run_corpus", buggy)
+    with pytest.raises(RuntimeError, match="an internal bug"):  # not a user error: the traceback is worth seeing
+        main(argv)
 
 
 def test_failed_build_leaves_no_work_folder(files, work):
