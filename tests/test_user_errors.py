@@ -386,6 +386,18 @@ def _cli_cases(ckpt, faulty, files, work):
         "make-corpus: missing text file": (["make-corpus", "--output", str(corpus_out), "--text-file",
                                             str(work / "none.txt")], 1, "No such file"),  # fmt: skip
         "make-corpus: existing output": (["make-corpus", "--output", str(files["existing"])], 1, "exists"),
+        "make-corpus: --test-fact-share 1.5": (["make-corpus", "--task", "spoken-qa", "--output", str(corpus_out),
+                                                "--test-fact-share", "1.5"], 2, "between 0 and 1"),  # fmt: skip
+        "make-corpus: --voices-per-question 0": (["make-corpus", "--task", "spoken-qa", "--output", str(corpus_out),
+                                                  "--voices-per-question", "0"], 2, "at least 1"),  # fmt: skip
+        "make-corpus: jsonl for sentences": ([*corpus, "--format", "jsonl"], 2, "is for --task spoken-qa"),
+        "make-corpus: unknown test voice": (["make-corpus", "--task", "spoken-qa", "--output", str(corpus_out),
+                                             "--test-voice", "flite:nobody"], 1, "not one of the question voices"),  # fmt: skip
+        "make-corpus: voices for a text-only export": (["make-corpus", "--task", "spoken-qa", "--format", "jsonl",
+                                                        "--output", str(corpus_out), "--test-voice", "flite:slt"], 2,
+                                                       "--test-voice do(es) nothing"),  # fmt: skip
+        "make-corpus: spoken-qa option for sentences": ([*corpus, "--answer-voice", "flite:awb"], 2,
+                                                        "--answer-voice do(es) nothing"),  # fmt: skip
         # build-dataset
         "build-dataset: --spoken-probability 2": ([*build, "--stage", "joint", "--input", str(files["good_qa"]),
                                                    "--spoken-probability", "2"], 2, "between 0 and 1"),  # fmt: skip

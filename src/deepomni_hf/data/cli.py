@@ -74,6 +74,7 @@ def add_data_commands(subparsers) -> None:
     corpus.add_argument("--num-proc", type=positive_int, default=None)
     corpus.add_argument("--overwrite", action="store_true")
     corpus.set_defaults(func=_run_corpus)
+    corpus.set_defaults(corpus_defaults={name: corpus.get_default(name) for name in _TASK_OPTIONS})
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -98,7 +99,27 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# make-corpus options read only by one task or format: given elsewhere they would do nothing, which is a mistake.
+_TASK_OPTIONS = ("text_file", "voices", "answer_voice", "test_voice", "test_fact_share", "voices_per_question")
+_UNUSED_OPTIONS = {
+    ("sentences", "dataset"): ("answer_voice", "test_voice", "test_fact_share", "voices_per_question"),
+    ("spoken-qa", "dataset"): ("text_file",),
+    ("spoken-qa", "jsonl"): ("text_file", "voices", "answer_voice", "test_voice", "voices_per_question"),
+}
+
+
+def _check_corpus_options(args: argparse.Namespace) -> None:
+    given = [name for name in _UNUSED_OPTIONS.get((args.task, args.format), ())
+             if getattr(args, name) != args.corpus_defaults[name]]  # fmt: skip
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DeepOmniUsageError(f"{flags} do(es) nothing with --task {args.task} --format {args.format}; drop it.")
+
+
 def _run_corpus(args: argparse.Namespace) -> int:
+    if args.task == "sentences" and args.format != "dataset":
+        raise DeepOmniUsageError("--format jsonl is for --task spoken-qa; the sentence corpus is always spoken (a Dataset).")
+    _check_corpus_options(args)
     if args.task == "spoken-qa":
         from .spoken_qa_corpus import DEFAULT_QUESTION_VOICES, make_spoken_qa_corpus
 
@@ -109,8 +130,6 @@ def _run_corpus(args: argparse.Namespace) -> int:
             num_proc=args.num_proc, overwrite=args.overwrite,
         )  # fmt: skip
         return 0
-    if args.format != "dataset":
-        raise DeepOmniUsageError("--format jsonl is for --task spoken-qa; the sentence corpus is always spoken (a Dataset).")
     from .corpus import DEFAULT_VOICES, make_corpus
 
     make_corpus(args.output, text_file=args.text_file, voices=args.voices or DEFAULT_VOICES,
