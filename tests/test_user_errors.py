@@ -564,3 +564,21 @@ def test_failed_build_leaves_no_work_folder(files, work):
     with pytest.raises(Exception):  # noqa: B017 - any failure inside the first shard
         build_dataset("text", files["good_qa"], output, fail_after=0)
     assert not output.exists() and not (work / "failed_build.work").exists()
+
+
+def _numeric_options(parser, command=""):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _numeric_options(subparser, f"{command} {name}".strip())
+        elif action.type in (int, float):
+            yield f"deepomni {command} {action.option_strings[0] if action.option_strings else action.dest}"
+
+
+def test_every_numeric_option_is_range_checked_by_the_parser():
+    """A bare `type=int` / `type=float` accepts -1, 0, nan: every subcommand uses `deepomni_hf.cli_types` instead."""
+    from deepomni_hf.cli import build_parser
+
+    assert list(_numeric_options(build_parser())) == []
