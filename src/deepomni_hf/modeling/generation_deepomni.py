@@ -99,6 +99,15 @@ def check_sampling_settings(values: dict) -> None:
         raise ValueError(f"repetition_penalty must be a number above 0 (1.0 or None: off), got {penalty!r}.")
 
 
+def check_seed(seed) -> None:
+    """`seed` must be a whole number (or, per request, a list of them): a torch error would not say which argument."""
+    for value in seed if isinstance(seed, (list, tuple)) else ([] if seed is None else [seed]):
+        try:
+            operator.index(value)  # int, numpy ints
+        except TypeError:
+            raise ValueError(f"seed must be a whole number, got {value!r}.") from None
+
+
 def _choose(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | None) -> torch.LongTensor:
     if not do_sample:
         return scores.argmax(dim=-1)
@@ -177,6 +186,7 @@ class DeepOmniGenerationMixin:
                 speech, which is how text-to-speech runs. Batch-parallel decoding is not needed then.
         """
         config = self._merged_generation_config(generation_config, kwargs)
+        check_seed(seed)
         self.model.check_prompt(input_ids, input_features)  # once per prompt, before any decoding step
         cfg = self.config
         device = input_ids.device
@@ -194,11 +204,6 @@ class DeepOmniGenerationMixin:
         if text_to_speak is not None and len(text_to_speak) != batch:
             raise ValueError(f"text_to_speak needs one id sequence per request ({batch}), got {len(text_to_speak)}.")
         parallel = speech and config.batch_parallel and text_to_speak is None
-        if seed is not None:
-            try:
-                seed = operator.index(seed)  # int, numpy ints
-            except TypeError:
-                raise ValueError(f"seed must be a whole number, got {seed!r}.") from None
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
         # Rows: one per request, plus one text row per request in batch-parallel mode. A text row is its request's
