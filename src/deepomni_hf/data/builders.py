@@ -329,6 +329,25 @@ def _reason_of_audio_error(message: str) -> str:
     return "unreadable_audio"
 
 
+def resolve_audio_cell(value: Any, base_dir: str | None) -> Any:
+    """An audio cell of an input row (a path relative to the manifest, a `datasets` audio dict with bytes, path or
+    array, ...) → something [`load_speech`] reads, or `None` for an empty cell."""
+    if isinstance(value, str) and base_dir and not os.path.isabs(value):
+        value = os.path.join(base_dir, value)
+    if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and base_dir:
+        if not os.path.isabs(value["path"]):
+            value = {**value, "path": os.path.join(base_dir, value["path"])}
+    if isinstance(value, Mapping) and value.get("bytes") is not None:
+        value = value["bytes"]
+    elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
+        value = value["path"]
+    elif isinstance(value, Mapping) and value.get("array") is not None:
+        value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+    elif isinstance(value, Mapping):
+        value = None
+    return value
+
+
 class _Skip(Exception):
     def __init__(self, reason: str, message: str = ""):
         super().__init__(message or reason)
@@ -408,17 +427,7 @@ class ExampleBuilder:
         from ..processors.audio import DeepOmniAudioError, load_speech
 
         start = time.perf_counter()
-        if isinstance(value, str) and self.base_dir and not os.path.isabs(value):
-            value = os.path.join(self.base_dir, value)
-        if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and self.base_dir:
-            if not os.path.isabs(value["path"]):
-                value = {**value, "path": os.path.join(self.base_dir, value["path"])}
-        if isinstance(value, Mapping) and value.get("bytes") is not None:
-            value = value["bytes"]
-        elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
-            value = value["path"]
-        elif isinstance(value, Mapping) and value.get("array") is not None:
-            value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+        value = resolve_audio_cell(value, self.base_dir)
         if value is None:
             raise _Skip("unreadable_audio", "no audio (empty cell)")
         try:
