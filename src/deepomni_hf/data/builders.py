@@ -47,6 +47,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -158,10 +159,17 @@ def load_source(source: Any, split: str | None = None, audio_column: str = "audi
         else:
             raise DatasetBuildError(f"Cannot read a manifest {path}: use .jsonl, .json, .csv or .tsv.")
         return data, str(path.parent)
-    if os.sep in str(source) and not path.exists():
+    if os.sep in str(source) and not path.exists() and not _looks_like_hub_id(str(source)):
         raise DatasetBuildError(f"No file or folder at {source}.")
     data = datasets.load_dataset(str(source), split=split or "train")
     return data, None
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    """`owner/name` (one slash, no manifest suffix, not a relative path): a Hub dataset id, not a missing file."""
+    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source)) and not source.lower().endswith(
+        (".jsonl", ".json", ".csv", ".tsv", *AUDIO_EXTENSIONS)
+    )
 
 
 def _pick_split(data, split, where):

@@ -67,7 +67,8 @@ class EvalData:
         if missing:
             flags = ", ".join((option or {}).get(name, f"--{name}-column") for name in missing)
             raise EvaluationError(
-                f"{suite}: the data {self.source!r} has no column {', '.join(map(repr, missing))} (columns: "
+                f"{suite}: the data {self.source!r} has no column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))} (columns: "
                 f"{self.column_names}); rename it or pass {flags}."
             )
 
@@ -111,6 +112,8 @@ def read_data(source: Any, *, split: str | None = None, limit: int | None = None
     if source is None:
         raise EvaluationError("No evaluation data: pass --data (a dataset folder, hub id, JSONL or CSV file, or asterisk).")
     base_dir = None
+    if os.path.isfile(os.fspath(source)) and os.path.getsize(os.fspath(source)) == 0:
+        raise EvaluationError(f"The data {str(source)!r} has no rows (the file is empty).")
     try:
         if str(source) == ASTERISK_SOURCE:
             rows = asterisk_dataset()
@@ -118,8 +121,9 @@ def read_data(source: Any, *, split: str | None = None, limit: int | None = None
             rows, base_dir = load_source(source, split=split, audio_column=columns.audio)
     except DatasetBuildError as error:
         raise EvaluationError(str(error)) from None
-    except (FileNotFoundError, ValueError) as error:
-        raise EvaluationError(f"Cannot read the data {source!r}: {error}") from None
+    except Exception as error:  # datasets raises many kinds (missing file, offline hub, bad JSON): one line each
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EvaluationError(f"Cannot read the data {source!r}: {first}") from None
     if isinstance(rows.features.get(columns.audio), datasets.Audio):
         rows = rows.cast_column(columns.audio, datasets.Audio(decode=False))
     if limit is not None:
