@@ -80,7 +80,8 @@ def test_spoken_qa_end_to_end_on_a_tiny_checkpoint(tiny_checkpoint, tmp_path):
     file is written and the numbers are consistent with the per-item records."""
     data = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS[:2])
     out = tmp_path / "eval"
-    result = evaluate(str(tiny_checkpoint), "spoken-qa", str(data), out, tts="flite:rms", max_new_tokens=10)
+    result = evaluate(str(tiny_checkpoint), "spoken-qa", str(data), out, tts="flite:rms", max_new_tokens=10,
+                      answer_tts="flite:rms")  # fmt: skip
     for name in ("results.json", "report.md", "eval_results.json", "items.jsonl", "plots/accuracy_per_type.png",
                  "replies/model/spoken-qa/q1.wav", "replies/model/spoken-qa/q1.txt", "replies/model/spoken-qa/q2.wav"):  # fmt: skip
         assert (out / name).is_file(), name
@@ -102,6 +103,11 @@ def test_spoken_qa_end_to_end_on_a_tiny_checkpoint(tiny_checkpoint, tmp_path):
     assert result.value("spoken-qa", "answer_audio_seconds") == pytest.approx(3 * 2048 / 24000)
     expected = word_error_rate([r["text"] for r in replies], [r["transcript"] for r in replies]).value
     assert result.value("spoken-qa", "consistency_wer") == pytest.approx(expected)
+    # The code diagnostic: the 3 generated frames against the tiny codec's codes of flite's "Twelve." / "Paris.".
+    coded = [(r["code_errors"], r["code_reference_length"]) for r in replies]
+    assert all(length > 0 and 0 < errors for errors, length in coded)
+    assert result.value("spoken-qa", "answer_code_error_rate") == pytest.approx(
+        sum(e for e, _ in coded) / sum(n for _, n in coded))
     assert "| spoken-qa |" in (out / "report.md").read_text()
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from deepomni_hf.evaluation.metrics import (
     answer_is_correct,
+    code_error_rate,
     normalize_answer,
     normalize_transcript,
     numbers_to_digits,
@@ -80,3 +81,13 @@ def test_relative_drop():
     assert relative_drop(0.5, 0.6) == pytest.approx(-0.2)  # a gain is a negative drop
     assert relative_drop(0.0, 0.3) is None
     assert relative_drop(None, 0.3) is None
+
+
+def test_code_error_rate_by_hand():
+    reference = [[1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14]]
+    assert code_error_rate(reference, reference).value == 0.0
+    # One frame missing: one deletion in each of the 7 slots, over 14 reference codes.
+    assert code_error_rate(reference, reference[:1]).value == 0.5
+    # One code different: 1 substitution over 14.
+    assert code_error_rate(reference, [[1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 99]]).value == pytest.approx(1 / 14)
+    assert code_error_rate(reference, [[0] * 7][:0]).value == 1.0  # no speech at all

@@ -138,13 +138,14 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
 @dataclass
 class Reply:
     """One generated reply: `text`, `audio` (float32 at `sampling_rate`, empty for text replies), `finished` (ended
-    on its own within the token limit), `steps` (decoding steps taken)."""
+    on its own within the token limit), `steps` (decoding steps taken), `codes` (speech replies)."""
 
     text: str
     audio: np.ndarray
     sampling_rate: int
     finished: bool
     steps: int
+    codes: np.ndarray | None = None  # raw SNAC codes [frames, 7] of a speech reply
 
     @property
     def audio_seconds(self) -> float:
@@ -168,7 +169,22 @@ def respond(candidate: Candidate, messages: list[dict], reply_modality: str, *, 
     audio = out.audio_values[0].reshape(-1).float().numpy() if speech and out.audio_values else np.zeros(0, np.float32)
     rate = candidate.sampling_rate if speech else 0
     steps = int(out.sequences.shape[1] - inputs["input_ids"].shape[1]) if out.sequences is not None else 0
-    return Reply(" ".join(text.split()), audio.astype(np.float32), rate, bool(out.finished[0]), steps)
+    codes = out.audio_codes[0].cpu().numpy() if speech and out.audio_codes is not None else None
+    return Reply(" ".join(text.split()), audio.astype(np.float32), rate, bool(out.finished[0]), steps, codes)
+
+
+def reference_codes(candidate: Candidate, waveform: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """The candidate's codec codes `[frames, 7]` of a reference waveform (resampled to the codec's rate)."""
+    import torch
+
+    from ..processors.audio import resample
+
+    codec = candidate.model.codec_model
+    audio = resample(torch.from_numpy(np.asarray(waveform, np.float32)), sampling_rate, candidate.sampling_rate)
+    device = next(codec.parameters()).device
+    with torch.no_grad():
+        codes = codec.encode(audio.reshape(1, 1, -1).to(device))
+    return codes[0].cpu().numpy()
 
 
 def device_name(device) -> str:
@@ -181,4 +197,13 @@ def device_name(device) -> str:
     return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
 
 
-__all__ = ["Candidate", "Reply", "SPOKEN_SUITES", "checkpoint_has_codec", "device_name", "load_candidate", "respond"]
+__all__ = [
+    "Candidate",
+    "Reply",
+    "SPOKEN_SUITES",
+    "checkpoint_has_codec",
+    "device_name",
+    "load_candidate",
+    "reference_codes",
+    "respond",
+]

@@ -24,10 +24,14 @@ def add_evaluate_command(subparsers) -> None:
     parser.add_argument("--baseline", help="a second checkpoint, reported beside the model with the relative drop")
     parser.add_argument("--limit", type=int, help="first N rows of each data source")
     parser.add_argument("--split", help="split of a dataset dict / hub dataset (default: train or the only one)")
-    for name in ("question", "answer", "text", "audio", "type", "id"):
-        parser.add_argument(f"--{name}-column", default=name, help=f"column holding the {name} (default: {name})")
+    for name in ("question", "answer", "text", "audio", "answer_audio", "type", "id"):
+        flag = name.replace("_", "-")
+        parser.add_argument(f"--{flag}-column", default=name, help=f"column holding the {name.replace('_', ' ')} "
+                            f"(default: {name})")  # fmt: skip
     parser.add_argument("--tts", default="flite:slt", help="voice that speaks text questions: flite[:VOICE], "
                         "espeak[:VOICE], piper[:MODEL.onnx], hf:MODEL_ID (default: flite:slt)")  # fmt: skip
+    parser.add_argument("--answer-tts", help="spoken-qa: voice that speaks the reference answers for the answer code "
+                        "error rate (e.g. the voice the model answers in, flite:rms)")  # fmt: skip
     parser.add_argument("--voice", help="speaker token of spoken replies (ANS_A, M29, F10)")
     parser.add_argument("--judge", help="ASR judge: a faster-whisper model folder or size (default: the bundled tiny.en)")
     parser.add_argument("--text-file", help="held-out text for the text suite's perplexity (one passage per line)")
@@ -48,12 +52,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .readers import Columns
     from .runner import evaluate
 
-    columns = Columns(**{name: getattr(args, f"{name}_column") for name in ("question", "answer", "text", "audio",
-                                                                             "type", "id")})  # fmt: skip
+    names = ("question", "answer", "text", "audio", "answer_audio", "type", "id")
+    columns = Columns(**{name: getattr(args, f"{name}_column") for name in names})
     try:
         result = evaluate(
             args.model, args.suite, args.data, args.output, baseline=args.baseline, limit=args.limit, split=args.split,
             columns=columns, judge=args.judge, device=args.device, dtype=args.dtype, tts=args.tts, voice=args.voice,
+            answer_tts=args.answer_tts,
             text_file=args.text_file, max_new_tokens=args.max_new_tokens, text_max_new_tokens=args.text_max_new_tokens,
             num_replies=args.num_replies, seed=args.seed, routing_positions=args.routing_positions, lm_eval=args.lm_eval,
         )  # fmt: skip

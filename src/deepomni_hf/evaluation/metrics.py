@@ -136,6 +136,19 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Err
     return ErrorRate(errors, words, len(references) - skipped, skipped)
 
 
+def code_error_rate(reference_codes, generated_codes) -> ErrorRate:
+    """Edit distance between two SNAC code sequences `[frames, 7]`, slot by slot (each slot's codes as one token
+    sequence), summed over the 7 slots and divided by the reference's code count: how closely generated speech
+    follows the codes of a reference answer, independent of the codec's decoder."""
+    import numpy as np
+
+    reference, generated = np.asarray(reference_codes).reshape(-1, 7), np.asarray(generated_codes).reshape(-1, 7)
+    refs = [" ".join(map(str, reference[:, slot].tolist())) for slot in range(7)]
+    hyps = [" ".join(map(str, generated[:, slot].tolist())) for slot in range(7)]
+    rate = word_error_rate(refs, hyps)
+    return ErrorRate(rate.errors, rate.reference_words, 1 if rate.reference_words else 0, 0)
+
+
 def relative_drop(baseline: float | None, model: float | None) -> float | None:
     """`(baseline − model) / baseline`: the share of the baseline's score that the model lost (negative: a gain).
     `None` when either is missing or the baseline is 0."""
@@ -153,6 +166,7 @@ __all__ = [
     "ARTICLES",
     "ErrorRate",
     "answer_is_correct",
+    "code_error_rate",
     "mean",
     "normalize_answer",
     "normalize_transcript",

@@ -4,7 +4,8 @@ files with `.txt` transcripts (the readers of `deepomni_hf.data`), or `asterisk`
 Debian's `asterisk-core-sounds-en` with their transcripts (8 kHz, resampled to 16 kHz on reading).
 
 Column names are configurable ([`Columns`]): `question` / `answer` (QA suites), `text` (asr: the transcript of
-`audio`; tts: the sentence to speak), `audio` (the spoken question or the speech to recognise), optional `type`
+`audio`; tts: the sentence to speak), `audio` (the spoken question or the speech to recognise), optional
+`answer_audio` (a spoken reference answer, for spoken-qa's code diagnostic), optional `type`
 (per-type accuracy) and `id`. Questions without audio are spoken on the fly by a named voice of
 `deepomni_hf.data.tts` (`flite:rms`, `espeak:en+f3`, `piper:joe`, ...), so held-out voices can be chosen.
 """
@@ -37,6 +38,7 @@ class Columns:
     answer: str = "answer"
     text: str = "text"
     audio: str = "audio"
+    answer_audio: str = "answer_audio"
     type: str = "type"
     id: str = "id"
 
@@ -144,9 +146,10 @@ def row_text(row: dict, column: str, what: str) -> str:
     return text
 
 
-def row_audio(row: dict, data: EvalData, column: str | None = None) -> np.ndarray:
+def row_audio(row: dict, data: EvalData, column: str | None = None, sampling_rate: int = 16000) -> np.ndarray:
     """The speech of a row's audio cell, mono float32 at 16 kHz; unreadable, empty, silent or too long audio skips
-    the row (reasons `unreadable_audio`, `empty_audio`, `silent_audio`, `audio_too_long`)."""
+    the row (reasons `unreadable_audio`, `empty_audio`, `silent_audio`, `audio_too_long`). Another `column` or
+    `sampling_rate` may be asked for."""
     from ..data.builders import _reason_of_audio_error, resolve_audio_cell
     from ..processors.audio import DeepOmniAudioError, load_speech
 
@@ -154,7 +157,7 @@ def row_audio(row: dict, data: EvalData, column: str | None = None) -> np.ndarra
     if value is None:
         raise SkipItem("unreadable_audio", "no audio (empty cell)")
     try:
-        return load_speech(value, max_seconds=MAX_AUDIO_SECONDS)
+        return load_speech(value, target_sampling_rate=sampling_rate, max_seconds=MAX_AUDIO_SECONDS)
     except DeepOmniAudioError as error:
         raise SkipItem(_reason_of_audio_error(str(error)), str(error)) from None
     except Exception as error:  # decoder errors of any kind: the file is unreadable

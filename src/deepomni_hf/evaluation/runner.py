@@ -106,7 +106,7 @@ def evaluate(
         judge: the ASR judge: a callable `(waveform, sampling_rate) -> str`, a faster-whisper model, or `None` (the
             bundled Whisper tiny.en).
         options: [`EvaluationOptions`] fields (`max_new_tokens`, `text_max_new_tokens`, `seed`, `tts`, `voice`,
-            `text_file`, `num_replies`, `routing_positions`, `lm_eval`).
+            `answer_tts`, `text_file`, `num_replies`, `routing_positions`, `lm_eval`).
     """
     names = parse_suites(suites)
     options = EvaluationOptions(**options)

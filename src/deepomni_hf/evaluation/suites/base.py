@@ -25,6 +25,7 @@ class EvaluationOptions:
     seed: int = 0
     tts: str = "flite:slt"  # voice that speaks text questions (and the tts suite's reference)
     voice: str | None = None  # speaker token of spoken replies (default: the processor's)
+    answer_tts: str | None = None  # voice that speaks reference answers (spoken-qa's code diagnostic)
     text_file: str | None = None  # held-out text for perplexity
     num_replies: int = 3  # replies saved as WAV + text per checkpoint and suite
     routing_positions: str = "all"

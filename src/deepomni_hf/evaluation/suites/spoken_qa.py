@@ -4,7 +4,10 @@
 Per checkpoint: text-answer accuracy; speech-answer accuracy (the judge's transcript of the spoken answer, matched the
 same way); consistency WER (the transcript against the model's own text answer); the share of replies that end on
 their own (`EOT`, and `EOA` in every audio slot) within `max_new_tokens`; the mean answer audio seconds; and the
-model and judge seconds per item. The judge's WER on the spoken questions (against their text) is the floor reported
+model and judge seconds per item. With reference answer audio (an `answer_audio` column, or `answer_tts`: the
+answers spoken by a named voice, e.g. the voice the model was trained to answer in), the answer code error rate: the
+edit distance of the generated SNAC codes to the codec's codes of the reference answer, slot by slot, over the
+reference's code count — a diagnostic that does not depend on the codec's decoder. The judge's WER on the spoken questions (against their text) is the floor reported
 beside every WER-based number.
 """
 
@@ -12,9 +15,12 @@ from __future__ import annotations
 
 import time
 
-from ..candidates import respond
-from ..metrics import answer_is_correct, mean, word_error_rate
-from ..readers import question_speech, row_text
+import numpy as np
+
+from ..candidates import reference_codes, respond
+from ..errors import EvaluationError, SkipItem
+from ..metrics import answer_is_correct, code_error_rate, mean, word_error_rate
+from ..readers import question_speech, row_audio, row_text
 from .base import Metric, SuiteContext, SuiteResult, done, judge_floor, save_reply, share, skipped
 
 
@@ -43,6 +49,28 @@ def run(ctx: SuiteContext) -> SuiteResult:
     ctx.candidate.require_codec(SUITE)
     has_type = data.has(columns.type)
     synthesizer = None if data.has(columns.audio) else ctx.synthesizer
+    answer_voice = None
+    if not data.has(columns.answer_audio) and options.answer_tts:
+        from ...data.tts import get_synthesizer
+
+        try:
+            answer_voice = get_synthesizer(options.answer_tts)
+        except Exception as error:  # unknown backend or a voice that cannot load
+            raise EvaluationError(f"--answer-tts {options.answer_tts!r}: {error}") from None
+    with_codes = data.has(columns.answer_audio) or answer_voice is not None
+
+    def code_errors(row: dict, answer: str, codes) -> tuple[int | None, int | None]:
+        try:
+            if data.has(columns.answer_audio):
+                rate = ctx.candidate.sampling_rate
+                wave = row_audio(row, data, columns.answer_audio, sampling_rate=rate)
+            else:
+                wave, rate, _ = answer_voice.synthesize(answer)
+        except SkipItem:
+            return None, None  # no usable reference: the item still counts for the other metrics
+        generated = codes if codes is not None else np.zeros((0, 7), np.int64)
+        rate_ = code_error_rate(reference_codes(ctx.candidate, wave, rate), generated)
+        return rate_.errors, rate_.reference_words
 
     def evaluate(item):
         index, row = item
@@ -71,11 +99,13 @@ def run(ctx: SuiteContext) -> SuiteResult:
             "model_s": model_s,
             "judge_s": judge_s,
         }
+        if with_codes:
+            record["code_errors"], record["code_reference_length"] = code_errors(row, answer, reply.codes)
         save_reply(ctx.reply_path(index, data.item_id(index, row)), reply.audio, reply.sampling_rate,
                    {key: record[key] for key in ("question", "answer", "text", "transcript", "finished")})  # fmt: skip
         return record
 
-    settings = (options.max_new_tokens, options.seed, options.voice, options.tts)
+    settings = (options.max_new_tokens, options.seed, options.voice, options.tts, options.answer_tts if with_codes else None)
     records = ctx.store.run(ctx.rows(), ctx.key(*settings), evaluate, desc=f"{SUITE} [{ctx.role}]",
                             total=len(data), role=ctx.role, suite=SUITE)  # fmt: skip
     ok = done(records)
@@ -99,6 +129,11 @@ def run(ctx: SuiteContext) -> SuiteResult:
         Metric("judge_seconds_per_item", mean([r["judge_s"] for r in ok]), n, unit="s", higher_is_better=False),
         Metric("judge_wer_input", floor, floor_n, higher_is_better=False),
     ]
+    if with_codes:
+        coded = [r for r in ok if r.get("code_reference_length")]
+        total = sum(r["code_reference_length"] for r in coded)
+        value = sum(r["code_errors"] for r in coded) / total if total else None
+        result.metrics.append(Metric("answer_code_error_rate", value, len(coded), higher_is_better=False))
     if consistency.skipped_empty_references:
         result.notes.append(f"consistency WER leaves out {consistency.skipped_empty_references} empty text answer(s)")
     return result
