@@ -16,9 +16,15 @@ def test_saved_dataset_with_audio_column(tmp_path):
     waveform, rate, _ = FliteSynthesizer("rms").synthesize("What is seven plus five?")
     rows = {"question": ["What is seven plus five?", "Silence?"], "answer": ["Twelve.", "None."],
             "audio": [{"array": waveform, "sampling_rate": rate}, {"array": np.zeros(8000, np.float32), "sampling_rate": 8000}]}  # fmt: skip
+    rows["answer_audio"] = rows["audio"]
     ds = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio())
+    ds = ds.cast_column("answer_audio", datasets.Audio())
     ds.save_to_disk(tmp_path / "qa")
     data = read_data(str(tmp_path / "qa"))
+    # Every audio column is decoded per row on demand, so one bad file skips only its row.
+    assert not data.rows.features["audio"].decode and not data.rows.features["answer_audio"].decode
+    assert len(row_audio(data.rows[0], data, "answer_audio", sampling_rate=24000)) == pytest.approx(
+        len(waveform) * 24000 / rate, abs=2)
     assert len(data) == 2 and data.fingerprint == read_data(str(tmp_path / "qa")).fingerprint
     speech, source = question_speech(data.rows[0], data, synthesizer=None)
     assert source == "audio column" and len(speech) == pytest.approx(len(waveform) * 16000 / rate, abs=2)

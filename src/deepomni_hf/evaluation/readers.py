@@ -126,8 +126,9 @@ def read_data(source: Any, *, split: str | None = None, limit: int | None = None
     except Exception as error:  # datasets raises many kinds (missing file, offline hub, bad JSON): one line each
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EvaluationError(f"Cannot read the data {source!r}: {first}") from None
-    if isinstance(rows.features.get(columns.audio), datasets.Audio):
-        rows = rows.cast_column(columns.audio, datasets.Audio(decode=False))
+    for name, feature in rows.features.items():  # decode per row when needed (a bad file then skips only its row)
+        if isinstance(feature, datasets.Audio) and feature.decode:
+            rows = rows.cast_column(name, datasets.Audio(decode=False))
     if limit is not None:
         if limit < 1:
             raise EvaluationError(f"--limit must be at least 1, got {limit}.")
