@@ -157,7 +157,12 @@ def test_killed_run_resumes_without_losing_or_repeating_items(processor, tmp_pat
            if line.startswith('{"key"') and '"text_correct"' in line]  # fmt: skip
     assert sorted(ids) == ["q1", "q2", "q3"]
     assert result.value("spoken-qa", "text_accuracy") == pytest.approx(2 / 3)
-    # A changed argument set does not reuse stale items.
+    # A larger --limit reuses what a smaller one evaluated; a changed argument set does not reuse stale items.
+    first = StandIn(processor.tokenizer)
+    evaluate((first, processor), "spoken-qa", str(data), tmp_path / "limited", judge=stand_in_judge, limit=1)
+    more = StandIn(processor.tokenizer)
+    evaluate((more, processor), "spoken-qa", str(data), tmp_path / "limited", judge=stand_in_judge, limit=2)
+    assert (first.calls, more.calls) == ([0], [1])
     changed = StandIn(processor.tokenizer)
     evaluate((changed, processor), "spoken-qa", str(data), out, judge=stand_in_judge, max_new_tokens=99)
     assert changed.calls == [0, 1, 2]

@@ -161,8 +161,9 @@ def respond(candidate: Candidate, messages: list[dict], reply_modality: str, *, 
     inputs = candidate.processor.apply_chat_template(
         messages, add_generation_prompt=True, reply_modality=reply_modality, voice=voice, return_tensors="pt"
     )
-    device = candidate.device
-    inputs = {key: value.to(device) for key, value in inputs.items() if isinstance(value, torch.Tensor)}
+    device, dtype = candidate.device, getattr(candidate.model, "dtype", None)
+    inputs = {key: value.to(device, dtype=dtype if value.is_floating_point() and dtype is not None else None)
+              for key, value in inputs.items() if isinstance(value, torch.Tensor)}  # fmt: skip
     out = candidate.model.generate(**inputs, reply_modality=reply_modality, max_new_tokens=max_new_tokens, seed=seed,
                                    return_audio=speech, **generate_kwargs)  # fmt: skip
     text = candidate.processor.tokenizer.decode(out.text_ids[0].tolist(), skip_special_tokens=True).strip()

@@ -129,13 +129,15 @@ def read_data(source: Any, *, split: str | None = None, limit: int | None = None
     for name, feature in rows.features.items():  # decode per row when needed (a bad file then skips only its row)
         if isinstance(feature, datasets.Audio) and feature.decode:
             rows = rows.cast_column(name, datasets.Audio(decode=False))
+    if len(rows) == 0:
+        raise EvaluationError(f"The data {source!r} has no rows.")
+    # The fingerprint is the whole data's, so a larger --limit reuses the items a smaller one evaluated.
+    fingerprint = _fingerprint(rows)
     if limit is not None:
         if limit < 1:
             raise EvaluationError(f"--limit must be at least 1, got {limit}.")
         rows = rows.select(range(min(limit, len(rows))))
-    if len(rows) == 0:
-        raise EvaluationError(f"The data {source!r} has no rows.")
-    return EvalData(rows, str(source), _fingerprint(rows), columns, base_dir)
+    return EvalData(rows, str(source), fingerprint, columns, base_dir)
 
 
 def row_text(row: dict, column: str, what: str) -> str:
