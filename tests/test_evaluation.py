@@ -132,12 +132,19 @@ def test_baseline_side_by_side_with_relative_drop(processor, tmp_path):
     data = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
     model = StandIn(processor.tokenizer)
     base = StandIn(processor.tokenizer, replies=["Twelve.", "Paris.", "Four."], name="base")
-    result = evaluate((model, processor), "text", str(data), tmp_path / "eval", baseline=(base, processor))
+    shared = tmp_path / "items.jsonl"
+    result = evaluate((model, processor), "text", str(data), tmp_path / "eval", baseline=(base, processor),
+                      items_file=shared)  # fmt: skip
     assert result.value("text", "text_accuracy", role="baseline") == 1.0
     assert result.value("text", "text_accuracy") == pytest.approx(2 / 3)
     assert result.value("text", "text_accuracy_relative_drop") == pytest.approx(1 / 3)  # (1 - 2/3) / 1
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "| baseline | relative drop |" in report and "| 33.3 % |" in report
+    # A second model against the same baseline, sharing the items file: the baseline is not evaluated again.
+    again = StandIn(processor.tokenizer, name="base")
+    evaluate((StandIn(processor.tokenizer, name="other"), processor), "text", str(data), tmp_path / "eval2",
+             baseline=(again, processor), items_file=shared)  # fmt: skip
+    assert again.calls == [] and not (tmp_path / "eval2" / "items.jsonl").exists()
 
 
 def test_killed_run_resumes_without_losing_or_repeating_items(processor, tmp_path):

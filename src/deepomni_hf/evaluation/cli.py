@@ -42,6 +42,8 @@ def add_evaluate_command(subparsers) -> None:
     parser.add_argument("--routing-positions", choices=["all", "modality"], default="all")
     parser.add_argument("--lm-eval", action="store_true", help="text suite: also run the exported text model under "
                         "lm-evaluation-harness with the shipped local tasks (pip install lm-eval)")  # fmt: skip
+    parser.add_argument("--items", metavar="FILE", help="per-item results file (default: DIR/items.jsonl); share "
+                        "one between runs to reuse, e.g., a baseline's items when comparing several models")  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--dtype", help="e.g. bfloat16 (default: the checkpoint's)")
     parser.set_defaults(func=run_evaluate)
@@ -58,7 +60,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(
             args.model, args.suite, args.data, args.output, baseline=args.baseline, limit=args.limit, split=args.split,
             columns=columns, judge=args.judge, device=args.device, dtype=args.dtype, tts=args.tts, voice=args.voice,
-            answer_tts=args.answer_tts,
+            answer_tts=args.answer_tts, items_file=args.items,
             text_file=args.text_file, max_new_tokens=args.max_new_tokens, text_max_new_tokens=args.text_max_new_tokens,
             num_replies=args.num_replies, seed=args.seed, routing_positions=args.routing_positions, lm_eval=args.lm_eval,
         )  # fmt: skip

@@ -87,6 +87,7 @@ def evaluate(
     judge: Any = None,
     device: str | None = None,
     dtype: str | None = None,
+    items_file: str | os.PathLike | None = None,
     **options,
 ) -> EvaluationResult:
     """
@@ -105,6 +106,8 @@ def evaluate(
         columns: [`Columns`] or a dict of column names (`question`, `answer`, `text`, `audio`, `type`, `id`).
         judge: the ASR judge: a callable `(waveform, sampling_rate) -> str`, a faster-whisper model, or `None` (the
             bundled Whisper tiny.en).
+        items_file: where per-item results are appended (default `output_dir/items.jsonl`); runs that share one
+            reuse each other's items, e.g. a baseline compared with several models.
         options: [`EvaluationOptions`] fields (`max_new_tokens`, `text_max_new_tokens`, `seed`, `tts`, `voice`,
             `answer_tts`, `text_file`, `num_replies`, `routing_positions`, `lm_eval`).
     """
@@ -141,7 +144,7 @@ def evaluate(
 
     judged = any(suite in JUDGED_SUITES for suite in names)
     judge_name = get_judge().name if judged else None
-    store = ItemStore(output)
+    store = ItemStore(output, items_file)
     run_meta = {"judge": judge_name, **versions()}
     all_rows, skipped, notes, files = [], [], [], []
     per_type: dict[str, dict] = {}
@@ -197,7 +200,8 @@ def evaluate(
         "per_type": per_type,
         "skipped": skipped,
         "notes": notes,
-        "files": ["results.json", "items.jsonl", *files],
+        "items_file": str(store.path),
+        "files": ["results.json", *(["items.jsonl"] if items_file is None else []), *files],
     }
     write_outputs(results, output)
     return EvaluationResult(results, output, store.computed, store.reused, all_rows)

@@ -33,8 +33,8 @@ def settings_key(*parts: Any) -> str:
 class ItemStore:
     """Append-only item results with lookup by key (see the module docstring)."""
 
-    def __init__(self, output_dir: str | os.PathLike):
-        self.path = Path(output_dir) / ITEMS_FILE
+    def __init__(self, output_dir: str | os.PathLike, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else Path(output_dir) / ITEMS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._records: dict[str, dict] = {}
         if self.path.exists():
