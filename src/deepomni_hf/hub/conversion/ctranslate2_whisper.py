@@ -50,6 +50,9 @@ _CT2_DTYPES = (torch.float32, torch.int8, torch.int16, torch.int32, torch.float1
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Whisper's attention heads are 64 wide in every size; used only when the file does not record `num_heads`.
 _WHISPER_HEAD_DIM = 64
+# Per encoder layer: transformers module -> CTranslate2 scope (besides the fused q/k/v projection).
+_LAYER_LINEARS = {"self_attn.out_proj": "self_attention/linear_1", "fc1": "ffn/linear_0", "fc2": "ffn/linear_1"}
+_LAYER_NORMS = {"self_attn_layer_norm": "self_attention/layer_norm", "final_layer_norm": "ffn/layer_norm"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +112,8 @@ def read_ctranslate2_index(path: str | Path) -> CTranslate2Index:
         if version != CT2_BINARY_VERSION:
             raise ValueError(
                 f"{str(path)!r} is a CTranslate2 model.bin of binary version {version}; only version "
-                f"{CT2_BINARY_VERSION} (CTranslate2 3 and 4) is read. Re-convert it with a current ct2-transformers-converter."
+                f"{CT2_BINARY_VERSION} (what current CTranslate2 writes) is read. Convert it again with a current "
+                "ct2-transformers-converter."
             )
         spec, (revision,), (count,) = string(), unpack("I"), unpack("I")
         variables = {}
@@ -122,7 +126,9 @@ def read_ctranslate2_index(path: str | Path) -> CTranslate2Index:
                 raise ValueError(f"`{name}` in {str(path)!r} has an unknown CTranslate2 dtype id {dtype_id}.")
             dtype = _CT2_DTYPES[dtype_id]
             if num_bytes != math.prod(shape) * dtype.itemsize:
-                raise OSError(f"`{name}` in {str(path)!r} holds {num_bytes} bytes, not what its shape {list(shape)} needs.")
+                raise OSError(
+                    f"`{name}` in {str(path)!r} holds {num_bytes} bytes, not what its shape {list(shape)} needs."
+                )
             variables[name] = CTranslate2Variable(name, tuple(shape), dtype, file.tell(), num_bytes)
             if file.seek(num_bytes, 1) > size:
                 raise OSError(f"{str(path)!r} is truncated: `{name}` ends past the end of the file.")
@@ -168,11 +174,10 @@ def _encoder_key_map(num_layers: int, d_model: int) -> dict[str, tuple[str, slic
             ours + "self_attn.q_proj.bias": (fused + "bias", q),
             ours + "self_attn.v_proj.bias": (fused + "bias", v),
         })  # fmt: skip
-        for module, source in [("self_attn.out_proj", "self_attention/linear_1"), ("fc1", "ffn/linear_0"),
-                               ("fc2", "ffn/linear_1")]:  # fmt: skip
+        for module, source in _LAYER_LINEARS.items():
             for part in ("weight", "bias"):
                 mapping[f"{ours}{module}.{part}"] = (f"{theirs}{source}/{part}", None)
-        for module, source in [("self_attn_layer_norm", "self_attention/layer_norm"), ("final_layer_norm", "ffn/layer_norm")]:
+        for module, source in _LAYER_NORMS.items():
             mapping[f"{ours}{module}.weight"] = (f"{theirs}{source}/gamma", None)
             mapping[f"{ours}{module}.bias"] = (f"{theirs}{source}/beta", None)
     return mapping
@@ -195,20 +200,26 @@ def _whisper_config(index: CTranslate2Index, folder: Path) -> WhisperConfig:
     has_decoder = decoder_layers > 0 and "decoder/embeddings/weight" in variables
     default_heads = max(1, d_model // _WHISPER_HEAD_DIM)
     encoder_heads = index.scalar("encoder/num_heads") or default_heads
+    encoder_ffn_dim = shape("encoder/layer_0/ffn/linear_0/weight")[0]
     fields = dict(
         d_model=d_model,
         num_mel_bins=num_mel_bins,
         encoder_layers=encoder_layers,
         encoder_attention_heads=encoder_heads,
-        encoder_ffn_dim=shape("encoder/layer_0/ffn/linear_0/weight")[0],
+        encoder_ffn_dim=encoder_ffn_dim,
         max_source_positions=shape("encoder/position_encodings/encodings")[0],
         # Without a decoder (it is not needed here), the decoder mirrors the encoder.
-        decoder_layers=decoder_layers if has_decoder else encoder_layers,
-        decoder_attention_heads=(index.scalar("decoder/num_heads") or default_heads) if has_decoder else encoder_heads,
-        decoder_ffn_dim=shape("decoder/layer_0/ffn/linear_0/weight")[0] if has_decoder else shape("encoder/layer_0/ffn/linear_0/weight")[0],
-    )  # fmt: skip
+        decoder_layers=encoder_layers,
+        decoder_attention_heads=encoder_heads,
+        decoder_ffn_dim=encoder_ffn_dim,
+    )
     if has_decoder:
-        fields["vocab_size"] = shape("decoder/embeddings/weight")[0]
+        fields.update(
+            decoder_layers=decoder_layers,
+            decoder_attention_heads=index.scalar("decoder/num_heads") or default_heads,
+            decoder_ffn_dim=shape("decoder/layer_0/ffn/linear_0/weight")[0],
+            vocab_size=shape("decoder/embeddings/weight")[0],
+        )
         if "decoder/position_encodings/encodings" in variables:
             fields["max_target_positions"] = shape("decoder/position_encodings/encodings")[0]
     if d_model % encoder_heads:
@@ -244,7 +255,8 @@ class CTranslate2WhisperReader:
         self.index = read_ctranslate2_index(path)
         if self.index.spec != CT2_WHISPER_SPEC:
             raise ValueError(
-                f"The {what} {str(self.folder)!r} is a CTranslate2 {self.index.spec!r} model, not Whisper ({CT2_WHISPER_SPEC!r})."
+                f"The {what} {str(self.folder)!r} is a CTranslate2 {self.index.spec!r} model, not Whisper "
+                f"({CT2_WHISPER_SPEC!r})."
             )
         encoder = {n: v for n, v in self.index.variables.items() if n.startswith("encoder/") and v.shape}
         if quantized := sorted(n for n, v in encoder.items() if v.dtype not in _FLOAT_DTYPES or n.endswith("_scale")):
@@ -261,15 +273,17 @@ class CTranslate2WhisperReader:
             raise ValueError(f"The CTranslate2 Whisper model {str(self.folder)!r} lacks {missing[:5]}.")
         if extra := sorted(set(encoder) - used):
             raise ValueError(
-                f"The CTranslate2 Whisper encoder in {str(self.folder)!r} holds variables with no place in transformers' "
-                f"WhisperEncoder, e.g. {extra[:5]}."
+                f"The CTranslate2 Whisper encoder in {str(self.folder)!r} holds variables with no place in "
+                f"transformers' WhisperEncoder, e.g. {extra[:5]}."
             )
         self._shapes = {}
         for key, (source, rows) in self._map.items():
             shape = encoder[source].shape
             if rows is not None:
                 if shape[0] != 3 * config.d_model:
-                    raise ValueError(f"`{source}` has shape {list(shape)}; expected {3 * config.d_model} fused q/k/v rows.")
+                    raise ValueError(
+                        f"`{source}` has shape {list(shape)}; expected {3 * config.d_model} fused q/k/v rows."
+                    )
                 shape = (config.d_model, *shape[1:])
             self._shapes[self.prefix + key] = shape
 
