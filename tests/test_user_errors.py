@@ -466,6 +466,15 @@ def _cli_cases(ckpt, faulty, files, work):
                                 str(out), "--seed", "-3"], 2, "0 or more"),  # fmt: skip
         "export-text-model: missing checkpoint": (["export-text-model", str(work / "nope"), str(out)], 1,
                                                   "not a local folder"),  # fmt: skip
+        # evaluate
+        "evaluate: --limit 0": (["evaluate", "--model", str(ckpt), "--output", str(out), "--limit", "0"], 2, "at least 1"),
+        "evaluate: --max-new-tokens 0": (["evaluate", "--model", str(ckpt), "--output", str(out), "--max-new-tokens",
+                                          "0"], 2, "at least 1"),  # fmt: skip
+        "evaluate: --seed -1": (["evaluate", "--model", str(ckpt), "--output", str(out), "--seed", "-1"], 2, "0 or more"),
+        "evaluate: missing model": (["evaluate", "--model", str(work / "nope"), "--data", str(files["good_qa"]),
+                                     "--output", str(out)], 1, "no such folder"),  # fmt: skip
+        "evaluate: truncated weights": (["evaluate", "--model", str(faulty["truncated_weights"]), "--suite", "text",
+                                         "--data", str(files["good_qa"]), "--output", str(out)], 1, "truncated"),  # fmt: skip
         # no subcommand / unknown subcommand
         "no command": ([], 2, "required"),
         "unknown command": (["train-everything"], 2, "invalid choice"),
@@ -503,7 +512,7 @@ def test_cli_user_error_is_one_line(case, ckpt, faulty, files, work, capsys, mon
     lines = [line for line in lines if line.strip() and not PROGRESS.search(line)]
     assert code == expected_code, err
     known = argv and argv[0] in ("chat", "make-corpus", "build-dataset", "assign-experts", "push", "convert",
-                                 "export-text-model")  # fmt: skip
+                                 "export-text-model", "evaluate")  # fmt: skip
     command = (" ".join(argv[:2]) if argv[0] == "push" else argv[0]) if known else ""
     assert lines and lines[-1].startswith(f"deepomni {command}".rstrip() + ": error: "), err
     if expected_code == 1:

@@ -125,6 +125,9 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
         raise EvaluationError(f"No checkpoint folder at {name}.")
     else:
         identity, has_codec = f"hub:{name}", True
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(name, need_tokenizer=True)  # empty / truncated weights, a config that does not match them
     try:
         model = DeepOmniForConditionalGeneration.from_pretrained(name, dtype=getattr(torch, dtype) if dtype else None)
         processor = DeepOmniProcessor.from_pretrained(name)

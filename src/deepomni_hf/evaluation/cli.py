@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from ..cli_types import non_negative_int, positive_int
 
 
 def add_evaluate_command(subparsers) -> None:
@@ -22,7 +23,7 @@ def add_evaluate_command(subparsers) -> None:
                         "repeat as SUITE=SOURCE for per-suite data")  # fmt: skip
     parser.add_argument("--output", required=True, metavar="DIR")
     parser.add_argument("--baseline", help="a second checkpoint, reported beside the model with the relative drop")
-    parser.add_argument("--limit", type=int, help="first N rows of each data source")
+    parser.add_argument("--limit", type=positive_int, help="first N rows of each data source")
     parser.add_argument("--split", help="split of a dataset dict / hub dataset (default: train or the only one)")
     for name in ("question", "answer", "text", "audio", "answer_audio", "type", "id"):
         flag = name.replace("_", "-")
@@ -35,10 +36,10 @@ def add_evaluate_command(subparsers) -> None:
     parser.add_argument("--voice", help="speaker token of spoken replies (ANS_A, M29, F10)")
     parser.add_argument("--judge", help="ASR judge: a faster-whisper model folder or size (default: the bundled tiny.en)")
     parser.add_argument("--text-file", help="held-out text for the text suite's perplexity (one passage per line)")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="limit of spoken replies (default: 256)")
-    parser.add_argument("--text-max-new-tokens", type=int, default=64, help="limit of text replies (default: 64)")
-    parser.add_argument("--num-replies", type=int, default=3, help="replies saved as WAV + text (default: 3)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=256, help="limit of spoken replies (default: 256)")
+    parser.add_argument("--text-max-new-tokens", type=positive_int, default=64, help="limit of text replies (default: 64)")
+    parser.add_argument("--num-replies", type=non_negative_int, default=3, help="replies saved as WAV + text (default: 3)")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--routing-positions", choices=["all", "modality"], default="all")
     parser.add_argument("--lm-eval", action="store_true", help="text suite: also run the exported text model under "
                         "lm-evaluation-harness with the shipped local tasks (pip install lm-eval)")  # fmt: skip
@@ -50,23 +51,22 @@ def add_evaluate_command(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .errors import EvaluationError
+    from ..checkpoints import check_checkpoint
     from .readers import Columns
     from .runner import evaluate
 
+    for checkpoint in filter(None, (args.model, args.baseline)):
+        check_checkpoint(checkpoint)  # before anything is written: missing, truncated, foreign or mismatched
+
     names = ("question", "answer", "text", "audio", "answer_audio", "type", "id")
     columns = Columns(**{name: getattr(args, f"{name}_column") for name in names})
-    try:
-        result = evaluate(
-            args.model, args.suite, args.data, args.output, baseline=args.baseline, limit=args.limit, split=args.split,
-            columns=columns, judge=args.judge, device=args.device, dtype=args.dtype, tts=args.tts, voice=args.voice,
-            answer_tts=args.answer_tts, items_file=args.items,
-            text_file=args.text_file, max_new_tokens=args.max_new_tokens, text_max_new_tokens=args.text_max_new_tokens,
-            num_replies=args.num_replies, seed=args.seed, routing_positions=args.routing_positions, lm_eval=args.lm_eval,
-        )  # fmt: skip
-    except (EvaluationError, ValueError) as error:
-        print(f"deepomni evaluate: error: {error}", file=sys.stderr)
-        return 1
+    result = evaluate(
+        args.model, args.suite, args.data, args.output, baseline=args.baseline, limit=args.limit, split=args.split,
+        columns=columns, judge=args.judge, device=args.device, dtype=args.dtype, tts=args.tts, voice=args.voice,
+        answer_tts=args.answer_tts, items_file=args.items,
+        text_file=args.text_file, max_new_tokens=args.max_new_tokens, text_max_new_tokens=args.text_max_new_tokens,
+        num_replies=args.num_replies, seed=args.seed, routing_positions=args.routing_positions, lm_eval=args.lm_eval,
+    )  # fmt: skip
     print(f"Wrote {result.output_dir}/report.md, results.json, eval_results.json "
           f"({result.computed} items evaluated, {result.reused} reused)")  # fmt: skip
     for row in result.results["rows"]:
