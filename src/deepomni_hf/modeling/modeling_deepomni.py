@@ -292,10 +292,17 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
             raise ValueError(f"input_ids must be absolute ids in [0, {vocab}); got values outside that range.")
         return self.get_input_embeddings()(input_ids).mean(dim=2)
 
-    def get_audio_features(self, input_features: torch.FloatTensor) -> torch.Tensor:
-        """Whisper log-mel `[num_audios, 80, 3000]` → adapted frames `[num_audios, 1500, hidden]`."""
-        encoded = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
-        return self.speech_adapter(encoded)
+    def get_audio_features(
+        self, input_features: torch.FloatTensor | None = None, audio_encoder_outputs: torch.FloatTensor | None = None
+    ) -> torch.Tensor:
+        """Whisper log-mel `[num_audios, 80, 3000]` → adapted frames `[num_audios, 1500, hidden]`. Or, skipping the
+        frozen Whisper pass, its cached output `audio_encoder_outputs` `[num_audios, frames, d_model]` (the first
+        `frames` encoder frames; the adapter works frame by frame, so the result is the same for those frames)."""
+        if (input_features is None) == (audio_encoder_outputs is None):
+            raise ValueError("Pass exactly one of input_features (Whisper log-mel) or audio_encoder_outputs (cached).")
+        if audio_encoder_outputs is None:
+            audio_encoder_outputs = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
+        return self.speech_adapter(audio_encoder_outputs.to(self.audio_tower.dtype))
 
     def speech_positions(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
         """Positions whose text stream carries no text: user speech (placeholder) and audio-only answer tail (PAD_T)."""
@@ -348,17 +355,19 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         inputs_embeds: torch.FloatTensor | None = None,
         speech_positions: torch.BoolTensor | None = None,
         use_cache: bool | None = None,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
         **kwargs,
     ) -> DeepOmniModelOutput:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids ([batch, positions, 8]) or inputs_embeds.")
+        has_audio = input_features is not None or audio_encoder_outputs is not None
         if inputs_embeds is None:
             inputs_embeds = self.embed_streams(input_ids)
-            if input_features is not None:
-                audio_frames = self.get_audio_features(input_features)
+            if has_audio:
+                audio_frames = self.get_audio_features(input_features, audio_encoder_outputs)
                 inputs_embeds = self.merge_audio_frames(input_ids, inputs_embeds, audio_frames)
-        elif input_features is not None:
-            raise ValueError("input_features can only be merged into embeddings built from input_ids.")
+        elif has_audio:
+            raise ValueError("input_features / audio_encoder_outputs can only be merged into embeddings built from input_ids.")
         if speech_positions is None and input_ids is not None:
             speech_positions = self.speech_positions(input_ids)
         outputs = self.language_model(
@@ -484,6 +493,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         use_cache: bool | None = None,
         output_router_logits: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
         **kwargs,
     ) -> DeepOmniCausalLMOutput:
         r"""
@@ -495,6 +505,9 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             Targets in the same layout as `input_ids`, -100 where nothing is learned.
         speech_positions (`torch.BoolTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Overrides which positions `per_token` routing treats as speech (computed from `input_ids` by default).
+        audio_encoder_outputs (`torch.FloatTensor` of shape `(num_audios, frames, d_model)`, *optional*):
+            Instead of `input_features`: Whisper's encoder output for them, cached (Whisper is frozen in every stage),
+            at least as many frames as each speech span uses (`deepomni_hf.training.audio_cache`).
         """
         text_config = self.config.text_config
         if output_router_logits is None:
@@ -509,6 +522,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             speech_positions=speech_positions,
             use_cache=use_cache,
             output_router_logits=output_router_logits,
+            audio_encoder_outputs=audio_encoder_outputs,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
