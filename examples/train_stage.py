@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         deepspeed=args.deepspeed,
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="no" if args.stage == "dpo" else "non_padding",  # DPO batches hold pairs
     )
 
     processor = DeepOmniProcessor.from_pretrained(args.processor or args.model)

@@ -10,7 +10,7 @@ DEEPOMNI="${DEEPOMNI:-$PYTHON -m deepomni_hf.cli}"
 SEED="${SEED:-0}"
 THREADS="${THREADS:-2}"
 export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-NICE="${NICE:-nice -n 5}"
+NICE="${NICE-nice -n 5}"                # empty: no nice
 
 # ----- inputs -----
 BASE_LLM="${BASE_LLM:-$RUN/base-llm/final}"   # step 1's output (examples/tiny/01_pretrain_text.py)
