@@ -31,7 +31,11 @@ TINY = ROOT / "examples" / "tiny"
 STAGE_RUNS = ("stage1-alignment", "stage2-speech", "stage2-text", "stage3-joint", "final", "baseline-naive",
               "baseline-per-token")  # fmt: skip
 
-pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="needs Debian's flite (apt-get install flite)")
+# ~20 short processes (each imports torch): minutes on a free 2-core machine, more on a busy one.
+pytestmark = [
+    pytest.mark.skipif(shutil.which("flite") is None, reason="needs Debian's flite (apt-get install flite)"),
+    pytest.mark.timeout(3600),
+]
 
 
 def run_steps(env, first="02", last="10"):
