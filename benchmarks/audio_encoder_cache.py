@@ -6,7 +6,8 @@ each speech span reads and training skips the encoder (`deepomni_hf.training.aud
 (examples/tiny): backbone hidden 256, 6 layers (layer 0 dense), 16 routed experts top-2 + 2 shared, MLA; text
 vocabulary 4,096 (+ 64 specials + 7 × 4,160 audio ids); Whisper tiny.en's shape (d_model 384, 4 layers, 6 heads);
 adapter width 1,024. Batch: `--batch-size` spoken-QA examples (default 8), each a 2-second question (101 frames) and
-an answer of 8 text tokens and 10 SNAC frames; `speech` stage plan, AdamW. Steps of both kinds are interleaved in one process; wall and CPU time.
+an answer of 8 text tokens and 10 SNAC frames; `speech` stage plan, AdamW. Steps of both kinds are interleaved in one
+process; wall and CPU time.
 
     python benchmarks/audio_encoder_cache.py [--rounds 5] [--threads 2]
 
