@@ -367,7 +367,9 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
                 audio_frames = self.get_audio_features(input_features, audio_encoder_outputs)
                 inputs_embeds = self.merge_audio_frames(input_ids, inputs_embeds, audio_frames)
         elif has_audio:
-            raise ValueError("input_features / audio_encoder_outputs can only be merged into embeddings built from input_ids.")
+            raise ValueError(
+                "input_features / audio_encoder_outputs can only be merged into embeddings built from input_ids."
+            )
         if speech_positions is None and input_ids is not None:
             speech_positions = self.speech_positions(input_ids)
         outputs = self.language_model(

@@ -64,7 +64,9 @@ def cache_audio_encoder_outputs(dataset, model, batch_size: int = 8, desc: str =
     from datasets import Features, List, Value
 
     if "input_features" not in dataset.column_names:
-        raise ValueError(f"Caching Whisper's output needs laid-out rows with input_features; got {dataset.column_names}.")
+        raise ValueError(
+            f"Caching Whisper's output needs laid-out rows with input_features; got {dataset.column_names}."
+        )
     tower = model.model.audio_tower
     was_training = tower.training
     tower.eval()
