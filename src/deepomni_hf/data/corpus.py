@@ -82,6 +82,8 @@ def make_corpus(output: str | os.PathLike, text_file: str | os.PathLike | None =
     """Synthesises the corpus and saves it to `output`; returns the `datasets.Dataset`."""
     import datasets
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a whole number of sentences, at least 1 (or None for all), got {limit!r}.")
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} exists; remove it or pass overwrite=True / --overwrite.")

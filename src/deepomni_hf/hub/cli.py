@@ -8,7 +8,6 @@ Registered on the `deepomni` command by `add_push_command(subparsers)`. Credenti
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .cards import STAGES
 
@@ -72,14 +71,7 @@ def _common(parser: argparse.ArgumentParser, stage_help: str) -> None:
     parser.add_argument("--language", nargs="+", default=["en"], help="language code(s) for the card (default: en)")
 
 
-def _fail(error: Exception) -> int:
-    print(f"deepomni push: error: {error}", file=sys.stderr)
-    return 1
-
-
 def _run_push_model(args) -> int:
-    from huggingface_hub.errors import HfHubHTTPError
-
     from .publish import prepare_model_upload, push_model
 
     options = {
@@ -89,37 +81,29 @@ def _run_push_model(args) -> int:
         "license": args.license,
         "language": args.language,
     }
-    try:
-        if args.dry_run:
-            plan = prepare_model_upload(args.checkpoint, args.repo_id, args.stage, **options)
-            print(str(plan.card))
-            print(f"\nwould upload {len(plan.files)} file(s) to {args.repo_id}:")
-            for path in plan.paths:
-                print(f"  {path}")
-            return 0
-        commit = push_model(
-            args.checkpoint, args.repo_id, stage=args.stage, private=args.private, revision=args.revision,
-            commit_message=args.commit_message, **options,
-        )  # fmt: skip
-    except (ValueError, FileNotFoundError, HfHubHTTPError) as error:
-        return _fail(error)
+    if args.dry_run:
+        plan = prepare_model_upload(args.checkpoint, args.repo_id, args.stage, **options)
+        print(str(plan.card))
+        print(f"\nwould upload {len(plan.files)} file(s) to {args.repo_id}:")
+        for path in plan.paths:
+            print(f"  {path}")
+        return 0
+    commit = push_model(
+        args.checkpoint, args.repo_id, stage=args.stage, private=args.private, revision=args.revision,
+        commit_message=args.commit_message, **options,
+    )  # fmt: skip
     print(f"pushed {args.checkpoint} to {commit.repo_url} ({args.revision or 'main'}) in commit {commit.oid}")
     return 0
 
 
 def _run_push_dataset(args) -> int:
-    from huggingface_hub.errors import HfHubHTTPError
-
     from .publish import push_dataset
 
-    try:
-        commit = push_dataset(
-            args.dataset_dir, args.repo_id, stage=args.stage, private=args.private, revision=args.revision,
-            commit_message=args.commit_message, license=args.license, language=args.language,
-            pretty_name=args.pretty_name, description=args.description, max_shard_size=args.max_shard_size,
-        )  # fmt: skip
-    except (ValueError, FileNotFoundError, HfHubHTTPError) as error:
-        return _fail(error)
+    commit = push_dataset(
+        args.dataset_dir, args.repo_id, stage=args.stage, private=args.private, revision=args.revision,
+        commit_message=args.commit_message, license=args.license, language=args.language,
+        pretty_name=args.pretty_name, description=args.description, max_shard_size=args.max_shard_size,
+    )  # fmt: skip
     print(f"pushed {args.dataset_dir} to {commit.repo_url} ({args.revision or 'main'}) in commit {commit.oid}")
     return 0
 

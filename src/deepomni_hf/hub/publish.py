@@ -107,6 +107,9 @@ def check_checkpoint_dir(checkpoint_dir: str | os.PathLike) -> Path:
         missing = sorted(shard for shard in shards if not (path / shard).is_file())
         if missing:
             raise FileNotFoundError(f"{path} is missing weight shard(s) listed in {index_name}: {', '.join(missing)}")
+    from ..checkpoints import check_checkpoint
+
+    check_checkpoint(path)  # an empty / truncated weight file or a config that does not match the weights
     return path
 
 
@@ -282,14 +285,16 @@ def push_model(
 
 # --- datasets -------------------------------------------------------------------------------------------------------
 def _parse_size(size: int | str) -> int:
-    if isinstance(size, int):
-        return size
     units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
     text = str(size).strip().upper()
-    for unit, factor in units.items():
-        if text.endswith(unit):
-            return int(float(text[: -len(unit)]) * factor)
-    return int(text)
+    try:
+        unit = next((unit for unit in units if text.endswith(unit)), None)
+        value = int(float(text[: -len(unit)]) * units[unit]) if unit else int(text)
+    except ValueError:
+        raise ValueError(f"max_shard_size {size!r} is not a size: use e.g. 500MB, 2GB or a number of bytes.") from None
+    if value < 1:
+        raise ValueError(f"max_shard_size must be more than 0 bytes, got {size!r}.")
+    return value
 
 
 def _write_split_shards(dataset, split: str, folder: Path, max_shard_size: int) -> tuple[list[str], int, int]:

@@ -96,6 +96,32 @@ class DeepOmniTextConfig(DeepseekV2Config):
         speech = set(self.speech_experts[layer_idx])
         return [e for e in range(self.n_routed_experts) if e not in speech]
 
+    def validate_expert_counts(self):
+        """Part of `@strict` validation: layer and expert counts a router can work with (top-k within 1..experts)."""
+        if self.num_hidden_layers < 1:
+            raise ValueError(f"num_hidden_layers must be at least 1, got {self.num_hidden_layers}.")
+        if not 0 <= self.first_k_dense_replace <= self.num_hidden_layers:
+            raise ValueError(
+                f"first_k_dense_replace must be between 0 and num_hidden_layers ({self.num_hidden_layers}), got "
+                f"{self.first_k_dense_replace}."
+            )
+        if self.n_shared_experts is not None and self.n_shared_experts < 0:
+            raise ValueError(f"n_shared_experts must be 0 or more, got {self.n_shared_experts}.")
+        if self.router_aux_loss_coef < 0:
+            raise ValueError(f"router_aux_loss_coef must be 0 or more, got {self.router_aux_loss_coef}.")
+        if not self.moe_layers:
+            return
+        if self.n_routed_experts is None or self.n_routed_experts < 1:
+            raise ValueError(f"n_routed_experts must be at least 1 on a model with MoE layers, got {self.n_routed_experts}.")
+        top_k = self.num_experts_per_tok
+        if top_k is None or not 1 <= top_k <= self.n_routed_experts:
+            raise ValueError(
+                f"num_experts_per_tok (experts each token is routed to) must be between 1 and n_routed_experts "
+                f"({self.n_routed_experts}), got {top_k}."
+            )
+        if self.moe_intermediate_size < 1:
+            raise ValueError(f"moe_intermediate_size must be at least 1, got {self.moe_intermediate_size}.")
+
     def validate_speech_experts(self):
         """Part of `@strict` validation: the expert split must be usable by the router."""
         check_speech_experts(self, self.speech_experts, self.routing_mode)

@@ -10,6 +10,7 @@ text token is taken greedily and fed to both rows; once the text ends the text r
 KV cache rows with it.
 """
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +81,31 @@ def _warpers(temperature, top_k, top_p) -> LogitsProcessorList:
     if top_p is not None and top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p))
     return warpers
+
+
+def check_sampling_settings(values: dict) -> None:
+    """Sampling settings out of range are rejected, not silently dropped (`top_p=2` or `repetition_penalty=0` would
+    otherwise just switch the warper off). `None` means "off"; `top_k=0` is off too, as in transformers."""
+    for prefix in ("", "audio_"):
+        temperature, top_k, top_p = (values.get(prefix + name) for name in ("temperature", "top_k", "top_p"))
+        if temperature is not None and not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"{prefix}temperature must be a number above 0, got {temperature!r}.")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+            raise ValueError(f"{prefix}top_k must be a whole number >= 0 (0 or None: off), got {top_k!r}.")
+        if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+            raise ValueError(f"{prefix}top_p must be in (0, 1] (None: off), got {top_p!r}.")
+    penalty = values.get("repetition_penalty")
+    if penalty is not None and not (isinstance(penalty, (int, float)) and penalty > 0):
+        raise ValueError(f"repetition_penalty must be a number above 0 (1.0 or None: off), got {penalty!r}.")
+
+
+def check_seed(seed) -> None:
+    """`seed` must be a whole number (or, per request, a list of them): a torch error would not say which argument."""
+    for value in seed if isinstance(seed, (list, tuple)) else ([] if seed is None else [seed]):
+        try:
+            operator.index(value)  # int, numpy ints
+        except TypeError:
+            raise ValueError(f"seed must be a whole number, got {value!r}.") from None
 
 
 def _choose(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | None) -> torch.LongTensor:
@@ -160,6 +186,8 @@ class DeepOmniGenerationMixin:
                 speech, which is how text-to-speech runs. Batch-parallel decoding is not needed then.
         """
         config = self._merged_generation_config(generation_config, kwargs)
+        check_seed(seed)
+        self.model.check_prompt(input_ids, input_features)  # once per prompt, before any decoding step
         cfg = self.config
         device = input_ids.device
         batch, prompt_len, _ = input_ids.shape
@@ -378,6 +406,7 @@ class DeepOmniGenerationMixin:
         values.update(kwargs)
         if not isinstance(values["max_new_tokens"], int) or values["max_new_tokens"] < 1:
             raise ValueError(f"max_new_tokens must be a positive integer, got {values['max_new_tokens']!r}.")
+        check_sampling_settings(values)
         return GenerationConfig(**values)
 
     def _generate_output(self, input_ids, generated, codes_per_slot, finished, seed, return_audio):

@@ -218,6 +218,17 @@ class DeepOmniTextModel(DeepOmniPreTrainedModel, DeepseekV2Model):
         self.post_init()
 
 
+def check_id_layout(input_ids: torch.Tensor) -> None:
+    """`input_ids` must be integer ids shaped `[batch, positions, 8]` (metadata only: no host sync)."""
+    if input_ids.dim() != 3 or input_ids.shape[-1] != NUM_STREAMS:
+        raise ValueError(
+            f"input_ids must have shape [batch, positions, {NUM_STREAMS}] (7 audio slots then text, DESIGN §3), "
+            f"got {tuple(input_ids.shape)}. Build inputs with DeepOmniProcessor."
+        )
+    if input_ids.is_floating_point() or input_ids.dtype == torch.bool:
+        raise ValueError(f"input_ids must hold integer ids (torch.long), got {input_ids.dtype}; convert with .long().")
+
+
 def _routers(module: nn.Module):
     return [m for m in module.modules() if isinstance(m, DeepOmniTopkRouter)]
 
@@ -282,11 +293,7 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
 
     def embed_streams(self, input_ids: torch.LongTensor) -> torch.Tensor:
         """Plain mean of the 8 stream embeddings of every position (one table for all ids)."""
-        if input_ids.dim() != 3 or input_ids.shape[-1] != NUM_STREAMS:
-            raise ValueError(
-                f"input_ids must have shape [batch, positions, {NUM_STREAMS}] (7 audio slots then text, DESIGN §3), "
-                f"got {tuple(input_ids.shape)}. Build inputs with DeepOmniProcessor."
-            )
+        check_id_layout(input_ids)
         vocab = self.config.total_vocab_size
         if bool(((input_ids < 0) | (input_ids >= vocab)).any()):  # one host sync
             raise ValueError(f"input_ids must be absolute ids in [0, {vocab}); got values outside that range.")
@@ -301,8 +308,63 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         if (input_features is None) == (audio_encoder_outputs is None):
             raise ValueError("Pass exactly one of input_features (Whisper log-mel) or audio_encoder_outputs (cached).")
         if audio_encoder_outputs is None:
+            audio = self.config.audio_config
+            expected = (audio.num_mel_bins, 2 * audio.max_source_positions)
+            if input_features.dim() != 3 or tuple(input_features.shape[1:]) != expected:
+                raise ValueError(
+                    f"input_features must have shape [num_audios, {expected[0]}, {expected[1]}] (Whisper log-mel: "
+                    f"{expected[0]} mel bins × 30 s of frames), got {tuple(input_features.shape)}. Compute them with "
+                    "DeepOmniProcessor (its WhisperFeatureExtractor), not with another feature extractor."
+                )
+            if not input_features.is_floating_point():
+                raise ValueError(f"input_features must be floats (log-mel), got {input_features.dtype}.")
             audio_encoder_outputs = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
+        elif audio_encoder_outputs.dim() != 3 or audio_encoder_outputs.shape[-1] != self.config.audio_config.d_model:
+            raise ValueError(
+                f"audio_encoder_outputs must have shape [num_audios, frames, {self.config.audio_config.d_model}] "
+                f"(Whisper's encoder output), got {tuple(audio_encoder_outputs.shape)}."
+            )
         return self.speech_adapter(audio_encoder_outputs.to(self.audio_tower.dtype))
+
+    def check_prompt(
+        self,
+        input_ids: torch.LongTensor,
+        input_features: torch.FloatTensor | None = None,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
+    ) -> None:
+        """Rejects a prompt whose mistakes would otherwise pass silently: an id outside its stream's range (e.g. a
+        text id in an audio slot), a user-speech span without `input_features`, NaN / infinite features. Runs once
+        per prompt (prefill, training batches), never per decoding step: one host sync for all checks."""
+        check_id_layout(input_ids)
+        cfg = self.config
+        low = torch.tensor([cfg.stream_offset(s) for s in range(NUM_STREAMS)], device=input_ids.device)
+        high = low + torch.tensor([cfg.stream_vocab_size(s) for s in range(NUM_STREAMS)], device=input_ids.device)
+        outside = ((input_ids < low) | (input_ids >= high)).flatten(0, -2).any(0)  # [8]: per stream
+        has_speech = (input_ids[..., TEXT_STREAM] == cfg.audio_placeholder_id).any().reshape(1)
+        flags = [outside, has_speech.to(outside.device)]
+        audio = input_features if input_features is not None else audio_encoder_outputs
+        if audio is not None:
+            flags.append((~torch.isfinite(audio)).any().reshape(1).to(outside.device))
+        flags = torch.cat(flags).tolist()
+        for stream in range(NUM_STREAMS):
+            if flags[stream]:
+                where = "the text stream (index 7)" if stream == TEXT_STREAM else f"audio slot {stream}"
+                raise ValueError(
+                    f"input_ids hold ids outside the range of {where}, [{cfg.stream_offset(stream)}, "
+                    f"{cfg.stream_offset(stream) + cfg.stream_vocab_size(stream)}): each of the 8 streams takes "
+                    "absolute ids of its own range (a text id in an audio slot, or a raw code without its slot offset, "
+                    "is wrong). Build inputs with DeepOmniProcessor."
+                )
+        if flags[NUM_STREAMS] and audio is None:
+            raise ValueError(
+                "input_ids hold a user-speech span (AUDIO placeholder positions) but no input_features were given, so "
+                "the speech would be dropped. Pass the input_features the processor returned with these input_ids."
+            )
+        if audio is not None and flags[NUM_STREAMS + 1]:
+            raise ValueError(
+                "input_features (or audio_encoder_outputs) hold NaN or infinite values (the audio or its feature computation is broken); "
+                "recompute them from finite audio with DeepOmniProcessor."
+            )
 
     def speech_positions(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
         """Positions whose text stream carries no text: user speech (placeholder) and audio-only answer tail (PAD_T)."""
@@ -362,6 +424,8 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
             raise ValueError("Pass exactly one of input_ids ([batch, positions, 8]) or inputs_embeds.")
         has_audio = input_features is not None or audio_encoder_outputs is not None
         if inputs_embeds is None:
+            if has_audio or cache is None or cache.get_seq_length() == 0:  # the prompt, not a step
+                self.check_prompt(input_ids, input_features, audio_encoder_outputs)
             inputs_embeds = self.embed_streams(input_ids)
             if has_audio:
                 audio_frames = self.get_audio_features(input_features, audio_encoder_outputs)
@@ -382,6 +446,19 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
             **kwargs,
         )
         return DeepOmniModelOutput(**outputs, speech_positions=speech_positions)
+
+
+def check_labels(labels: torch.Tensor, inputs: torch.Tensor) -> None:
+    """Labels must be integer ids laid out like `input_ids` (`[batch, positions, 8]`, -100 where nothing is learned).
+    Metadata only: no host sync."""
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must hold integer ids (torch.long, -100 = ignored), got {labels.dtype}.")
+    if labels.dim() != 3 or labels.shape[-1] != NUM_STREAMS or tuple(labels.shape[:2]) != tuple(inputs.shape[:2]):
+        raise ValueError(
+            f"labels must have the shape of input_ids, [batch, positions, {NUM_STREAMS}] = "
+            f"[{inputs.shape[0]}, {inputs.shape[1]}, {NUM_STREAMS}], got {tuple(labels.shape)}: pad labels with -100 "
+            "exactly as input_ids are padded (DeepOmniDataCollator does)."
+        )
 
 
 class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrainedModel, GenerationMixin):
@@ -514,6 +591,8 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         text_config = self.config.text_config
         if output_router_logits is None:
             output_router_logits = text_config.output_router_logits
+        if labels is not None:
+            check_labels(labels, input_ids if input_ids is not None else inputs_embeds)
         outputs = self.model(
             input_ids=input_ids,
             input_features=input_features,

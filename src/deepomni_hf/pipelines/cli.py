@@ -5,6 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli_types import non_negative_int, positive_int
+from ..errors import DeepOmniUsageError, DeepOmniUserError
+
 
 DEFAULT_TINY_MODEL = "tiny-deepomni"
 
@@ -24,15 +27,19 @@ def add_chat_command(subparsers) -> None:
     parser.add_argument("--voice", default=None, choices=["ANS_A", "M29", "F10"], help="speaker token of the reply")
     parser.add_argument("--text-only", action="store_true", help="reply with text only")
     parser.add_argument("--stream", action="store_true", help="print text and write audio chunks as they come")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (a reply regenerates exactly)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="longest reply, in decoding steps")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (a reply regenerates exactly)")
     parser.set_defaults(func=run_chat)
 
 
 def _pipeline(model: str | None):
     from transformers import pipeline
 
-    if model is None:
+    from ..checkpoints import check_checkpoint
+
+    if model is not None:
+        check_checkpoint(model)  # one clear line for a missing / truncated / foreign checkpoint, never a [y/N] question
+    else:
         from ..tiny import save_tiny_checkpoint
 
         model = DEFAULT_TINY_MODEL
@@ -64,13 +71,18 @@ def write_wav(path: str | Path, chunks, sampling_rate: int) -> int:
 
 def run_chat(args) -> int:
     if (args.input is None) == (args.text is None):
-        print("deepomni chat: give either an audio file (INPUT) or --text", file=sys.stderr)
-        return 2
-    try:
-        return _chat(args)
-    except (OSError, ValueError) as error:  # bad audio (DeepOmniAudioError), missing files, bad options
-        print(f"deepomni chat: error: {error}", file=sys.stderr)
-        return 1
+        raise DeepOmniUsageError("give either an audio file (INPUT) or --text, not both or neither")
+    if args.input is not None and not Path(args.input).is_file():
+        # INPUT is always a file: a question typed there by mistake must not be answered as text.
+        raise DeepOmniUserError(
+            f"no audio file at {args.input!r} (relative paths start at {Path.cwd()}); to ask in writing use --text"
+        )
+    if args.text is not None and not args.text.strip():
+        raise DeepOmniUserError("--text is empty: give the question to ask")
+    output = Path(args.output)
+    if output.is_dir() or not output.parent.is_dir() or output.suffix.lower() != ".wav":
+        raise DeepOmniUserError(f"--output {args.output!r} must be a .wav file path in an existing folder")
+    return _chat(args)
 
 
 def _chat(args) -> int:
@@ -79,7 +91,7 @@ def _chat(args) -> int:
     options = {"seed": args.seed, "reply_modality": "text" if args.text_only else "speech"}
     if args.voice:
         options["voice"] = args.voice
-    if args.max_new_tokens:
+    if args.max_new_tokens is not None:
         options["max_new_tokens"] = args.max_new_tokens
     rate = chat.model.config.codec_config.sampling_rate
     if args.stream:

@@ -2,6 +2,7 @@
 single-purpose tasks built on it, `deepomni-asr` (speech → transcript) and `deepomni-tts` (text → speech)."""
 
 import os
+import re
 import threading
 from typing import Any
 
@@ -17,14 +18,39 @@ ASR_INSTRUCTION = "Transcribe the speech."
 TTS_INSTRUCTION = "Read the text aloud."
 
 
+# A word ending in a file extension (`question.wav`, `notes.txt`): a letter first, so "3.14" and "e.g." stay text.
+_FILE_NAME = re.compile(r"^\S+\.[A-Za-z][A-Za-z0-9]{0,4}$")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac", ".webm")
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a string input is meant as a file rather than as a question. It is a file when it exists, ends in an
+    audio extension, starts like a path (`/`, `./`, `../`, `~`), or is one word (no spaces) holding a path separator or
+    ending in a file extension (`clips/q1`, `question.txt`). Everything else is text ("What is 3/4?", "Hello.")."""
+    stripped = text.strip()
+    if os.path.exists(stripped) or stripped.lower().endswith(AUDIO_EXTENSIONS):
+        return True
+    if stripped.startswith(("/", "./", "../", "~", ".\\", "..\\")):
+        return True
+    one_word = not any(char.isspace() for char in stripped)
+    return one_word and ("/" in stripped or "\\" in stripped or bool(_FILE_NAME.match(stripped)))
+
+
 def as_user_content(inputs: Any, sampling_rate: int | None = None) -> list[dict]:
-    """One pipeline input → the content items of a user turn: text stays text, everything else is audio."""
-    if isinstance(inputs, str) and not os.path.exists(inputs):
-        if inputs.lower().endswith((".wav", ".flac", ".mp3", ".ogg", ".m4a")):
-            raise DeepOmniAudioError(f"No audio file at {inputs!r}: check the path.")
+    """One pipeline input → the content items of a user turn: text stays text, everything else is audio. A string
+    that looks like a path ([`looks_like_path`]) must be an existing file: a typo is an error, never a question."""
+    if isinstance(inputs, str):
         if not inputs.strip():
             raise ValueError("The input text is empty: pass a question, a WAV path, audio bytes or an array.")
-        return [{"type": "text", "text": inputs}]
+        if not looks_like_path(inputs):
+            return [{"type": "text", "text": inputs}]
+        path = os.path.expanduser(inputs.strip())
+        if not os.path.isfile(path):
+            raise DeepOmniAudioError(
+                f"No audio file at {inputs!r} (relative paths start at {os.getcwd()}): check the path. A question "
+                "meant as text must not look like a path (one word with a '/' or a file extension)."
+            )
+        inputs = path
     if isinstance(inputs, dict) and "raw" in inputs:  # transformers' ASR pipeline convention
         inputs = {"array": inputs["raw"], "sampling_rate": inputs.get("sampling_rate", sampling_rate)}
     item = {"type": "audio", "audio": inputs}
@@ -175,12 +201,18 @@ class TextToSpeechPipeline(SpeechToSpeechPipeline):
     instruction = TTS_INSTRUCTION
 
     def preprocess(self, inputs, **kwargs):
-        if not isinstance(inputs, str) or os.path.exists(inputs):
-            raise ValueError("deepomni-tts reads text: pass the sentence to speak as a string.")
+        if not isinstance(inputs, str) or os.path.exists(inputs) or not inputs.strip():
+            raise ValueError("deepomni-tts reads text: pass the sentence to speak as a non-empty string.")
         model_inputs = super().preprocess(inputs, **kwargs)
         text_ids = self.processor.tokenizer(" " + inputs.strip(), add_special_tokens=False)["input_ids"]
         model_inputs["text_to_speak"] = [torch.tensor(text_ids)]
         return model_inputs
 
 
-__all__ = ["SpeechToSpeechPipeline", "SpeechRecognitionPipeline", "TextToSpeechPipeline", "as_user_content"]
+__all__ = [
+    "SpeechToSpeechPipeline",
+    "SpeechRecognitionPipeline",
+    "TextToSpeechPipeline",
+    "as_user_content",
+    "looks_like_path",
+]

@@ -41,6 +41,10 @@ MAX_CHANNELS = 8
 # Peak absolute amplitude (full scale = 1.0) below which a waveform counts as silence: 1e-4 is -80 dBFS, under the
 # noise floor of 16-bit recordings (-96 dBFS is one LSB), so only digital silence or near-silence is rejected.
 DEFAULT_SILENCE_THRESHOLD = 1e-4
+# Sampling rates speech can come at: 4 kHz is below any telephone band (8 kHz), 768 kHz the highest rate audio
+# hardware records. Anything outside is a mistake (e.g. samples and rate swapped) and would resample to nonsense.
+MIN_SAMPLING_RATE = 4000
+MAX_SAMPLING_RATE = 768000
 
 
 class DeepOmniAudioError(ValueError):
@@ -191,12 +195,18 @@ def _check_rate(sampling_rate: Any) -> int:
         raise DeepOmniAudioError(
             f"sampling_rate must be a positive number of samples per second, got {sampling_rate!r}."
         )
-    if float(sampling_rate) != math.floor(float(sampling_rate)):
+    if not math.isfinite(float(sampling_rate)) or float(sampling_rate) != math.floor(float(sampling_rate)):
         raise DeepOmniAudioError(f"sampling_rate must be a whole number of samples per second, got {sampling_rate!r}.")
+    if not MIN_SAMPLING_RATE <= sampling_rate <= MAX_SAMPLING_RATE:
+        raise DeepOmniAudioError(
+            f"sampling_rate {sampling_rate!r} Hz is outside the rates audio comes at ({MIN_SAMPLING_RATE}-"
+            f"{MAX_SAMPLING_RATE} Hz; speech is usually 8000-48000). Pass the rate the waveform was recorded at."
+        )
     return int(sampling_rate)
 
 
 def _same_rate(waveform: np.ndarray, file_rate: int, given_rate: int | None) -> tuple[np.ndarray, int]:
+    _check_rate(file_rate)  # a header can claim any rate
     if given_rate is not None and _check_rate(given_rate) != file_rate:
         raise DeepOmniAudioError(
             f"The audio says its sampling rate is {file_rate} Hz but sampling_rate={given_rate} was given. Leave "
@@ -301,6 +311,8 @@ def _read_mapping(audio: Mapping, sampling_rate: int | None) -> tuple[np.ndarray
 
 __all__ = [
     "DEFAULT_SILENCE_THRESHOLD",
+    "MAX_SAMPLING_RATE",
+    "MIN_SAMPLING_RATE",
     "WHISPER_SAMPLING_RATE",
     "DeepOmniAudioError",
     "check_waveform",

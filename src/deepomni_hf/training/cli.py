@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..cli_types import non_negative_int, positive_float, positive_int
 from .expert_assignment import DEFAULT_THRESHOLD, RULES
 
 
@@ -37,12 +38,12 @@ def add_assign_experts_command(subparsers) -> argparse.ArgumentParser:
         help="ratio: L_speech >= threshold * L_text (default); top_n: the N most speech-leaning",
     )
     parser.add_argument(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, help=f"ratio threshold tau (default {DEFAULT_THRESHOLD})"
+        "--threshold", type=positive_float, default=DEFAULT_THRESHOLD, help=f"ratio threshold tau (default {DEFAULT_THRESHOLD})"
     )
-    parser.add_argument("--top-n", type=int, default=None, help="speech experts per layer for --rule top_n")
-    parser.add_argument("--min-speech", type=int, default=None, help="fewest speech experts per layer (default top_k)")
+    parser.add_argument("--top-n", type=positive_int, default=None, help="speech experts per layer for --rule top_n")
+    parser.add_argument("--min-speech", type=non_negative_int, default=None, help="fewest speech experts per layer (default top_k)")
     parser.add_argument(
-        "--max-speech", type=int, default=None, help="most speech experts per layer (default num_experts - top_k)"
+        "--max-speech", type=positive_int, default=None, help="most speech experts per layer (default num_experts - top_k)"
     )
     parser.add_argument(
         "--positions",
@@ -51,8 +52,8 @@ def add_assign_experts_command(subparsers) -> argparse.ArgumentParser:
         help="all: every non-padding position of each dataset counts for its modality (default); "
         "modality: only speech positions of the speech data and text positions of the text data",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-batches", type=int, default=None, help="stop after this many batches per dataset")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--max-batches", type=positive_int, default=None, help="stop after this many batches per dataset")
     parser.add_argument("--split", default=None, help="split to use when a folder holds a DatasetDict")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--dtype", default="auto", help="torch dtype to load the model in (default: the checkpoint's)")
@@ -96,8 +97,15 @@ def assign_experts(
         update_checkpoint_config,
         write_assignment_outputs,
     )
+    from ..checkpoints import check_checkpoint
     from .modality_load import compute_modality_load
 
+    check_checkpoint(model_path)
+    for name, folder in (("--speech-data", speech_data), ("--text-data", text_data)):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{name} {folder!r}: no such dataset folder (one written by save_to_disk)")
+    if os.path.isfile(output):
+        raise FileExistsError(f"--output {output!r} is a file; give a folder")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = DeepOmniForConditionalGeneration.from_pretrained(model_path, dtype=dtype).to(device)
     processor = load_processor_or_padding(model_path, model.config)
