@@ -221,7 +221,10 @@ class _StoppingStreamer:
     """Records steps per request and stops `request` after `after` steps (a client that went away)."""
 
     def __init__(self, request, after):
-        self.request, self.after, self.steps = request, after, {}
+        self.request, self.after, self.steps, self.ended = request, after, {}, {}
+
+    def end_request(self, request):
+        self.ended[request] = self.steps[request]
 
     def put_step(self, request, text_id, frame):
         self.steps[request] = self.steps.get(request, 0) + 1
@@ -243,6 +246,9 @@ def test_streamer_can_stop_a_request_without_changing_the_others(model):
     streamer = _StoppingStreamer(request=1, after=6)
     stopped = model.generate(ids, attention_mask=mask, streamer=streamer, **options)
     assert streamer.steps[1] == 6 and streamer.steps[0] == 16
+    assert streamer.ended[1] == 6  # told at once, while the others go on
+    assert all(streamer.ended[r] == streamer.steps[r] for r in streamer.ended)
+    assert {r for r in (0, 2) if r in streamer.ended} == {r for r in (0, 2) if bool(stopped.finished[r])}
     for row in (0, 2):
         assert torch.equal(full.text_ids[row], stopped.text_ids[row])
         assert torch.equal(full.audio_codes[row], stopped.audio_codes[row])

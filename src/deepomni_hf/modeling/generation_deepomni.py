@@ -161,7 +161,9 @@ class DeepOmniGenerationMixin:
                 Receives `put_step(request, text_id, frame)` after every step (`frame` is the newly completed
                 `[7]` code frame or `None`) and `end()` at the end (see `DeepOmniStreamer`). A streamer that also has
                 `stopped_requests()` is asked after every step which requests to stop now (e.g. a client went away):
-                they end as if they had finished, and their rows leave the batch before the next step.
+                they end as if they had finished, and their rows leave the batch before the next step. A streamer
+                with `end_request(request)` hears when each request is done (finished or stopped), before the batch
+                is, so its reply can be closed while the other requests go on.
             seed (`int` or `list[int]`, *optional*):
                 Seeds the sampling generator, so a reply can be regenerated exactly. A list gives every request its
                 own generator (and codec noise seed): each request's reply is then the one it gets alone with that
@@ -199,6 +201,7 @@ class DeepOmniGenerationMixin:
         else:
             generator = torch.Generator().manual_seed(seed) if seed is not None else None
         stopped = torch.zeros(batch, dtype=torch.bool, device=device)
+        finished_before = torch.zeros(batch, dtype=torch.bool, device=device)
 
         # Rows: one per request, plus one text row per request in batch-parallel mode. A text row is its request's
         # prompt with PAD_A instead of the speaker token at the last position, so the prompt is embedded once (Whisper
@@ -348,7 +351,11 @@ class DeepOmniGenerationMixin:
             if streamer is not None and hasattr(streamer, "stopped_requests"):
                 for request in streamer.stopped_requests():
                     stopped[request] = True
-            finished = (text_done & slot_done.all(dim=-1)) | stopped
+            newly_finished = (text_done & slot_done.all(dim=-1)) | stopped
+            if streamer is not None and hasattr(streamer, "end_request"):
+                for request in (newly_finished & ~finished_before).nonzero().squeeze(-1).tolist():
+                    streamer.end_request(request)
+            finished = finished_before = newly_finished
             if bool(finished.all()) or step == config.max_new_tokens - 1:
                 break
 
