@@ -75,7 +75,9 @@ def create_app(model, processor, settings: ServeSettings | None = None) -> FastA
     """The app serving `model` (a `DeepOmniForConditionalGeneration`) with its `processor`."""
     settings = settings or ServeSettings()
     engine = DeepOmniEngine(model, processor, frames_per_chunk=settings.frames_per_chunk)
-    scheduler = BatchScheduler(engine, settings.max_concurrency, settings.max_queue, settings.queue_timeout)
+    scheduler = BatchScheduler(
+        engine, settings.max_concurrency, settings.max_queue, settings.queue_timeout, settings.batch_window
+    )
     store = AudioStore(settings.audio_store_entries, settings.audio_ttl_seconds)
     created = int(time.time())
 

@@ -5,7 +5,7 @@ from ..processors.audio import WHISPER_SAMPLING_RATE
 from .audio_io import decode_input_audio
 from .audio_store import AudioStore
 from .errors import bad_request
-from .schemas import InputAudioPart, Message
+from .schemas import InputAudioPart, Message, TextPart
 
 
 def to_deepomni_messages(messages: list[Message], store: AudioStore, max_audio_seconds: float) -> list[dict]:
@@ -15,7 +15,7 @@ def to_deepomni_messages(messages: list[Message], store: AudioStore, max_audio_s
     for index, message in enumerate(messages):
         param = f"messages[{index}]"
         role = "system" if message.role == "developer" else message.role
-        parts = [{"type": "text", "text": message.content}] if isinstance(message.content, str) else message.content
+        parts = [TextPart(type="text", text=message.content)] if isinstance(message.content, str) else message.content
         items = []
         for part_index, part in enumerate(parts or []):
             if isinstance(part, InputAudioPart):

@@ -9,6 +9,7 @@ class ServeSettings:
     max_concurrency: int = 8  # requests decoded together in one batch
     max_queue: int = 32  # requests waiting beyond a full batch (more: 429)
     queue_timeout: float = 60.0  # seconds a request may wait for its batch (longer: 503)
+    batch_window: float = 0.05  # seconds the oldest waiting request waits for others to join its batch
     max_audio_seconds: float = 29.98  # per spoken turn (Whisper's 30-second window)
     max_body_bytes: int = 25 * 1024 * 1024  # larger request bodies: 413, refused from Content-Length
     max_completion_tokens: int = 2048  # largest `max_completion_tokens` accepted (decoding steps)
@@ -22,6 +23,7 @@ class ServeSettings:
             "max_concurrency": self.max_concurrency >= 1,
             "max_queue": self.max_queue >= 0,
             "queue_timeout": self.queue_timeout > 0,
+            "batch_window": self.batch_window >= 0,
             "max_audio_seconds": 0 < self.max_audio_seconds <= 29.98,
             "max_body_bytes": self.max_body_bytes > 0,
             "max_completion_tokens": self.max_completion_tokens >= 1,
