@@ -155,3 +155,25 @@ def test_errors_never_echo_the_body_or_the_key_into_logs(client, capfd, caplog):
     out, err = capfd.readouterr()
     logged = out + err + caplog.text
     assert secret not in logged and "sk-test-not-a-real-key" not in logged
+
+
+def test_serve_command_uses_the_chat_commands_default_model(monkeypatch):
+    """`deepomni serve` without --model loads through `deepomni chat`'s own loader (same default), then runs uvicorn
+    with the limits from the command line."""
+    import types
+
+    import uvicorn
+
+    from deepomni_hf import cli
+    from deepomni_hf.pipelines import cli as chat_cli
+
+    model, processor = tiny_model_and_processor()
+    loaded, served = [], {}
+    monkeypatch.setattr(chat_cli, "load_chat_pipeline", lambda name: loaded.append(name) or types.SimpleNamespace(model=model, processor=processor))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: served.update(app=app, host=host, port=port))
+    assert cli.main(["serve", "--port", "8123", "--max-concurrency", "3", "--max-audio-seconds", "12"]) == 0
+    assert loaded == [None] and (served["host"], served["port"]) == ("127.0.0.1", 8123)
+    settings = served["app"].state.settings
+    assert settings.model_id == chat_cli.DEFAULT_TINY_MODEL and settings.max_concurrency == 3 and settings.max_audio_seconds == 12
+    served["app"].state.scheduler.close()
+    assert cli.main(["serve", "--max-audio-seconds", "45"]) == 1  # over Whisper's window: one clear line, no server

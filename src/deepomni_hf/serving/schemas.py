@@ -91,23 +91,6 @@ class ChatCompletionRequest(BaseModel):
         return value
 
 
-# ----- responses (plain dicts are built from these shapes in `app.py`; kept here as the documented contract) -----
-
-
-class ReplyAudio(BaseModel):
-    id: str
-    data: str
-    transcript: str
-    expires_at: int
-
-
-class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "deepomni_hf"
-
-
 __all__ = [
     "AudioOutput",
     "AudioReference",
@@ -117,9 +100,7 @@ __all__ = [
     "InputAudio",
     "InputAudioPart",
     "Message",
-    "ModelCard",
     "OUTPUT_AUDIO_FORMATS",
-    "ReplyAudio",
     "TextPart",
     "VOICES",
 ]
