@@ -112,7 +112,7 @@ def main():
     model = DeepOmniForConditionalGeneration(config).eval()
     processor = tiny_processor(config)  # a small BPE tokenizer laid out on the full text vocabulary
     levels = [int(n) for n in args.concurrency.split(",")]
-    settings = ServeSettings(model_id="deepomni-small", max_concurrency=max(levels), batch_window=0.2, queue_timeout=1800)
+    settings = ServeSettings(model_id="deepomni-small", max_concurrency=max(levels), queue_timeout=1800)
     app = create_app(model, processor, settings)
 
     import uvicorn

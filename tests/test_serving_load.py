@@ -28,7 +28,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 @pytest.fixture(scope="module")
 def server():
     model, processor = tiny_model_and_processor()
-    settings = ServeSettings(model_id=MODEL_ID, max_concurrency=8, batch_window=2.0, max_audio_seconds=MAX_AUDIO_SECONDS,
+    settings = ServeSettings(model_id=MODEL_ID, max_concurrency=8, max_audio_seconds=MAX_AUDIO_SECONDS,
                              max_body_bytes=MAX_BODY_BYTES, max_completion_tokens=1000)  # fmt: skip
     app = create_app(model, processor, settings)
     streams = []

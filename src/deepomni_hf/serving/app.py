@@ -67,7 +67,7 @@ async def _send_json(send, status: int, body: dict) -> None:
 def _validation_error(error: ValidationError) -> APIError:
     """pydantic's first complaint as a 400, naming the field but never quoting the value."""
     first = error.errors(include_input=False, include_url=False)[0]
-    location = ".".join(str(part) for part in first["loc"] if not isinstance(part, str) or part not in ("function-after",))
+    location = ".".join(str(part) for part in first["loc"])
     return bad_request(f"{location or 'body'}: {first['msg']}", param=location or None)
 
 
@@ -162,15 +162,16 @@ def create_app(model, processor, settings: ServeSettings | None = None) -> FastA
             except ValueError as error:  # layout or audio problems, with the processor's message
                 raise bad_request(str(error), param="messages") from None
 
-        prompt = await run_in_threadpool(prepare)
-        if prompt.num_positions + max_steps > engine.max_positions:
-            raise bad_request(f"The conversation takes {prompt.num_positions} positions and the reply up to "
-                              f"{max_steps}: over the model's {engine.max_positions}. Shorten the history or "
-                              "max_completion_tokens.", param="messages", code="context_length_exceeded")  # fmt: skip
-        seed = chat.seed if chat.seed is not None else secrets.randbits(31)
-        key = BatchKey(modality, 1.0 if chat.temperature is None else chat.temperature, chat.top_p)
-        stream = engine.new_stream(seed, max_steps)
-        await scheduler.admit(Job(key, prompt, stream))
+        with scheduler.arrival() as arrival:
+            prompt = await run_in_threadpool(prepare)
+            if prompt.num_positions + max_steps > engine.max_positions:
+                raise bad_request(f"The conversation takes {prompt.num_positions} positions and the reply up to "
+                                  f"{max_steps}: over the model's {engine.max_positions}. Shorten the history or "
+                                  "max_completion_tokens.", param="messages", code="context_length_exceeded")  # fmt: skip
+            seed = chat.seed if chat.seed is not None else secrets.randbits(31)
+            key = BatchKey(modality, 1.0 if chat.temperature is None else chat.temperature, chat.top_p)
+            stream = engine.new_stream(seed, max_steps)
+            await scheduler.admit(Job(key, prompt, stream), arrival)
 
         reply = _Reply(settings, engine, store, stream, speech, audio_format, voice, prompt.num_positions)
         if chat.stream:
