@@ -6,7 +6,9 @@ over loopback HTTP and reads the server-sent events. Per stream:
     the 7 steps until the first SNAC frame, the codec's first window);
   * RTF — time from sending the request to the last chunk, over the seconds of audio received.
 For each concurrency: p50 / p95 of both over the streams, the batches the scheduler formed, and the aggregate audio
-throughput (audio seconds per wall second). Ratios are to the 1-client figures of the same run; `batched_gain` is
+throughput (audio seconds per wall second). The same is measured for text-only replies (`modalities: ["text"]`, no
+codec): time to the first text piece and decoding steps per second, which isolates the batched `generate` from the
+per-stream codec work. Ratios are to the 1-client figures of the same run; `batched_gain` is
 the wall time of N one-at-a-time requests (N × the 1-client wall time) over the wall time of the N together.
 
     python benchmarks/serve_load.py [--steps 40] [--threads 2]
@@ -44,38 +46,46 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def stream_once(port: int, body: bytes) -> dict:
+def stream_once(port: int, body: bytes, text_only: bool = False) -> dict:
     start = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
     connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200, response.read()[:200]
-    first_audio, samples = None, 0
+    first_audio, first_text, samples = None, None, 0
     for line in response:
         if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
             continue
         chunk = json.loads(line[6:])
-        choices = chunk.get("choices") or [{}]
-        data = ((choices[0].get("delta") or {}).get("audio") or {}).get("data")
+        delta = ((chunk.get("choices") or [{}])[0].get("delta")) or {}
+        if delta.get("content"):
+            first_text = first_text or time.perf_counter()
+        data = (delta.get("audio") or {}).get("data")
         if data:
             first_audio = first_audio or time.perf_counter()
             samples += len(base64.b64decode(data)) // 2
     end = time.perf_counter()
     connection.close()
+    if text_only:
+        return {"ttft_s": first_text - start, "wall_s": end - start}
     audio_seconds = samples / RATE
     return {"ttfa_s": first_audio - start, "wall_s": end - start, "audio_s": audio_seconds,
             "rtf": (end - start) / audio_seconds}  # fmt: skip
 
 
-def run_clients(port, clients, steps, seed0):
+def run_clients(port, clients, steps, seed0, text_only=False):
     question = base64.b64encode(QUESTION.read_bytes()).decode()
     bodies = [json.dumps({
         "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": question, "format": "wav"}}]}],
         "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}, "stream": True,
         "max_completion_tokens": steps, "seed": seed0 + k,
+    } if not text_only else {
+        "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": question, "format": "wav"}}]}],
+        "modalities": ["text"], "stream": True, "max_completion_tokens": steps, "seed": seed0 + k,
     }).encode() for k in range(clients)]  # fmt: skip
     results = [None] * clients
-    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, stream_once(port, bodies[k]))) for k in range(clients)]
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, stream_once(port, bodies[k], text_only)))
+               for k in range(clients)]  # fmt: skip
     start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -133,6 +143,18 @@ def main():
         streams, wall = run_clients(port, clients, args.steps, seed0=100 * clients)
         rows[clients] = {**summarise(streams, wall), "batches": scheduler.batch_sizes[before:]}
         print(json.dumps(rows[clients]), flush=True)
+    text_rows = {}
+    for clients in levels:
+        before = len(scheduler.batch_sizes)
+        streams, wall = run_clients(port, clients, args.steps, seed0=100 * clients, text_only=True)
+        ttft = [s["ttft_s"] for s in streams]
+        text_rows[clients] = {"clients": clients, "ttft_p50_s": statistics.median(ttft), "ttft_p95_s": percentile(ttft, 0.95),
+                              "wall_s": wall, "steps_per_s": clients * args.steps / wall,
+                              "batches": scheduler.batch_sizes[before:]}  # fmt: skip
+        print(json.dumps(text_rows[clients]), flush=True)
+    for clients, row in text_rows.items():
+        row["ttft_p50_ratio"] = row["ttft_p50_s"] / text_rows[levels[0]]["ttft_p50_s"]
+        row["steps_per_s_ratio"] = row["steps_per_s"] / text_rows[levels[0]]["steps_per_s"]
     one = rows[levels[0]]
     for clients, row in rows.items():
         row["ttfa_p50_ratio"] = row["ttfa_p50_s"] / one["ttfa_p50_s"]
@@ -150,6 +172,7 @@ def main():
         "steps_per_reply": args.steps, "frames_per_chunk": settings.frames_per_chunk,
         "reference": "the 1-client figures of the same run",
         "results": [rows[c] for c in levels],
+        "text_only": [text_rows[c] for c in levels],
     }  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve_load.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -8,7 +8,6 @@ import secrets
 import time
 from importlib import resources
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
@@ -104,15 +103,18 @@ def create_app(model, processor, settings: ServeSettings | None = None) -> FastA
     async def health():
         return {"status": "ok", "model": settings.model_id, **scheduler.stats()}
 
+    card = {"id": settings.model_id, "object": "model", "created": created, "owned_by": "deepomni_hf"}
+
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": settings.model_id, "object": "model", "created": created, "owned_by": "deepomni_hf"}]}
+        return {"object": "list", "data": [card]}
 
     @app.get("/v1/models/{model_id}")
     async def model_card(model_id: str):
         if model_id != settings.model_id:
-            raise APIError(404, f"Model {model_id!r} is not served here; GET /v1/models lists it.", code="model_not_found")
-        return {"id": settings.model_id, "object": "model", "created": created, "owned_by": "deepomni_hf"}
+            raise APIError(404, f"Model {model_id[:64]!r} is not served here; GET /v1/models lists it.",
+                           code="model_not_found")  # fmt: skip
+        return card
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
@@ -136,7 +138,7 @@ def create_app(model, processor, settings: ServeSettings | None = None) -> FastA
             raise _validation_error(error) from None
         del raw, body
         if chat.model is not None and chat.model != settings.model_id:
-            raise APIError(404, f"Model {chat.model!r} is not served here; use {settings.model_id!r}.", param="model",
+            raise APIError(404, f"Model {chat.model[:64]!r} is not served here; use {settings.model_id!r}.", param="model",
                            code="model_not_found")  # fmt: skip
         speech = "audio" in (chat.modalities or ["text"])
         audio = chat.audio
