@@ -22,6 +22,8 @@ def add_serve_command(subparsers) -> None:
                         help="longest spoken turn accepted, at most 29.98 (default 29.98)")  # fmt: skip
     parser.add_argument("--max-body-mb", type=float, default=25.0, help="largest request body in MiB (default 25)")
     parser.add_argument("--max-completion-tokens", type=int, default=2048, help="largest reply length in steps")
+    parser.add_argument("--frames-per-chunk", type=int, default=2,
+                        help="SNAC frames (85.3 ms) per streamed PCM chunk after the first; more = less codec work")  # fmt: skip
     parser.add_argument("--model-name", help="the model id clients pass (default: the checkpoint folder's name)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
     parser.set_defaults(func=run_serve)
@@ -47,6 +49,7 @@ def run_serve(args) -> int:
             max_body_bytes=int(args.max_body_mb * 1024 * 1024),
             max_completion_tokens=args.max_completion_tokens,
             default_completion_tokens=min(512, args.max_completion_tokens),
+            frames_per_chunk=args.frames_per_chunk,
         )
         chat = load_chat_pipeline(args.model)
     except (OSError, ValueError) as error:
