@@ -61,7 +61,10 @@ def build_config(text_vocab_size=8000):
 
 
 def spoken_qa_layout(config, rng, prompt=16, seconds=2.0, answer=24, frames=40):
-    """One spoken-QA example laid out like DeepOmniProcessor does (random text ids instead of a tokenizer)."""
+    """One spoken-QA example laid out like DeepOmniProcessor does (random text ids instead of a tokenizer); the answer
+    block and its targets come from the processor's own layout code."""
+    from deepomni_hf.processors import StreamVocabulary, drop_filler_targets, layout_answer
+
     pad_a = [config.audio_token_id("PAD_A", s) for s in range(7)]
     rows, labels = [], []
 
@@ -78,18 +81,10 @@ def spoken_qa_layout(config, rng, prompt=16, seconds=2.0, answer=24, frames=40):
         labels.append([-100] * 8)
     text_rows(rng.integers(0, config.text_vocab_size, prompt - prompt // 2))
     rows[-1][:7] = [config.audio_token_id("ANS_A", s) for s in range(7)]
-    positions = max(answer + 1, frames + 8)
-    block = np.empty((positions, 8), dtype=np.int64)
-    block[:, :7] = pad_a
-    block[:answer, 7] = rng.integers(0, config.text_vocab_size, answer)
-    block[answer, 7] = config.text_token_id("EOT")
-    block[answer + 1 :, 7] = config.text_token_id("PAD_T")
-    codes = rng.integers(0, config.codebook_size, (frames, 7))
-    for s in range(7):
-        block[s + 1 : s + 1 + frames, s] = codes[:, s] + config.audio_slot_offset(s)
-        block[s + 1 + frames, s] = config.audio_token_id("EOA", s)
+    vocab = StreamVocabulary.from_config(config)
+    block = layout_answer(vocab, rng.integers(0, config.text_vocab_size, answer), rng.integers(0, config.codebook_size, (frames, 7)))
     ids = np.concatenate([np.array(rows, dtype=np.int64), block])
-    lab = np.concatenate([np.array(labels, dtype=np.int64), block])
+    lab = np.concatenate([np.array(labels, dtype=np.int64), drop_filler_targets(block, vocab)])
     return ids, lab
 
 
@@ -201,6 +196,10 @@ def main():
 
     config, batch, device, dtype = prepare(args)
     tokens = int(batch["attention_mask"].sum())
+    targets = {  # per stream, after the model's shift (what the loss averages over)
+        "text": int((batch["labels"][:, 1:, 7] != -100).sum()),
+        "audio_slots": int((batch["labels"][:, 1:, :7] != -100).sum()),
+    }
     runs = {mode: ModeRun(mode, config, batch, device, dtype) for mode in args.modes}
     for run in runs.values():
         for _ in range(args.warmup):
@@ -246,12 +245,14 @@ def main():
             "dtype": args.dtype,
             "optimizer": "AdamW lr 1e-4 wd 0.1",
             "tokens_per_step": tokens,
+            "targets_per_step": targets,
         },
         "device": device_name,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "rounds": args.rounds,
-        "timing": "median over interleaved rounds; tokens = non-padding positions; memory: each mode alone in a "
+        "timing": "median over interleaved rounds; tokens = non-padding positions (targets: labels that are not "
+        "-100, DESIGN §3: answer text + EOT, each slot's codes + EOA); memory: each mode alone in a "
         "subprocess (peak RSS increase over the process before the model was built)",
         "results": results,
     }

@@ -437,7 +437,7 @@ def test_failure_midway_leaves_no_output_or_temp_folder(sources, tmp_path, monke
             raise OSError("No space left on device")
         return save_file(tensors, filename, metadata=metadata)
 
-    monkeypatch.setattr(conversion, "save_file", failing_save_file)
+    monkeypatch.setattr(conversion.writing, "save_file", failing_save_file)  # the shard writer's module
     with pytest.raises(OSError, match="No space left"):
         convert(sources, sources["native"], tmp_path / "out", max_shard_size="200KB")
     assert len(calls) == 3  # two shards were on disk when it failed

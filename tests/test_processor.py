@@ -204,24 +204,30 @@ def test_layout_of_a_spoken_question_with_text_and_speech_answer(processor, text
     assert (labels[:a] == IGNORE).all()
     assert (ids[a - 1, :7].numpy() == vocab.audio_row("ANS_A")).all()
     assert (ids[a, :7].numpy() == vocab.audio_row("PAD_A")).all()
-    # Learned positions hold exactly the input ids (the model shifts by one internally).
-    assert torch.equal(labels[a:], ids[a:])
+    # Targets hold exactly the input ids of their position (the model shifts by one internally).
+    learned = labels[a:] != IGNORE
+    assert torch.equal(labels[a:][learned], ids[a:][learned])
 
-    # Text stream: answer tokens from a, then EOT, then PAD_T until the sequence (the audio) ends.
+    # Text stream: answer tokens from a, then EOT (targets), then PAD_T until the audio ends (fillers, no targets).
     text_ids = processor.tokenizer(" " + text, add_special_tokens=False)["input_ids"]
     num_text = len(text_ids)
     assert labels[a : a + num_text, 7].tolist() == text_ids
     assert labels[a + num_text, 7] == vocab.text_token_id("EOT")
-    assert (labels[a + num_text + 1 :, 7] == vocab.text_token_id("PAD_T")).all()
+    assert (ids[a + num_text + 1 :, 7] == vocab.text_token_id("PAD_T")).all()
+    assert (labels[a + num_text + 1 :, 7] == IGNORE).all()
 
-    # Audio slot i: PAD_A from a, its first code i + 1 positions after a, EOA after its last code, then PAD_A.
+    # Audio slot i: PAD_A from a, its first code i + 1 positions after a, EOA after its last code, then PAD_A; only
+    # the codes and EOA are targets.
     for slot in range(7):
         offset = vocab.audio_slot_offset(slot)
         first = a + slot + 1
-        assert (labels[a:first, slot] == vocab.audio_token_id("PAD_A", slot)).all()
+        assert (ids[a:first, slot] == vocab.audio_token_id("PAD_A", slot)).all()
+        assert (labels[a:first, slot] == IGNORE).all()
         assert labels[first : first + frames, slot].tolist() == (codes[:, slot] + offset).tolist()
         assert labels[first + frames, slot] == vocab.audio_token_id("EOA", slot)
-        assert (labels[first + frames + 1 :, slot] == vocab.audio_token_id("PAD_A", slot)).all()
+        assert (ids[first + frames + 1 :, slot] == vocab.audio_token_id("PAD_A", slot)).all()
+        assert (labels[first + frames + 1 :, slot] == IGNORE).all()
+    assert int(learned.sum()) == num_text + 1 + 7 * (frames + 1)
     # The sequence ends where the longer of text (with EOT) and audio (slot 6's EOA) ends.
     assert len(ids) == a + max(num_text + 1, frames + 8)
 
@@ -268,7 +274,11 @@ def test_only_the_last_assistant_turn_carries_labels(processor):
     out = processor.apply_chat_template(messages, output_labels=True, voice="F10")
     ids, labels = out["input_ids"][0], out["labels"][0]
     a = answer_start(labels)
-    assert (labels[:a] == IGNORE).all() and torch.equal(labels[a:], ids[a:])
+    learned = labels[a:] != IGNORE
+    assert (labels[:a] == IGNORE).all() and torch.equal(labels[a:][learned], ids[a:][learned])
+    num_text = len(processor.tokenizer(" Thank you very much!", add_special_tokens=False)["input_ids"])
+    assert int(learned[:, 7].sum()) == num_text + 1  # its text tokens and EOT
+    assert (learned[:, :7].sum(dim=0) == len(last_codes) + 1).all()  # each slot: its codes and EOA
     assert processor.decode_output(ids, start=a).text == "Thank you very much!"
     assert torch.equal(processor.decode_output(ids, start=a).audio_codes, last_codes)
     assert (ids[a - 1, :7].numpy() == vocab.audio_row("F10")).all()  # the call's voice

@@ -14,7 +14,9 @@ def _add_convert(subparsers) -> None:
         "a temporary folder and renamed at the end, so a failed run leaves nothing behind.",
     )
     parser.add_argument("--text-model", required=True, help="DeepSeek-V2 folder or hub id (deepseek-ai/DeepSeek-V2-Lite-Chat)")
-    parser.add_argument("--audio-encoder", required=True, help="Whisper folder or hub id (openai/whisper-medium)")
+    parser.add_argument("--audio-encoder", required=True,
+                        help="Whisper folder or hub id: transformers (openai/whisper-medium) or CTranslate2 / "
+                        "faster-whisper (a folder with model.bin)")  # fmt: skip
     parser.add_argument("--codec", required=True, help="SNAC folder or hub id in snac's format (hubertsiuzdak/snac_24khz)")
     parser.add_argument("--output", required=True, help="folder to create")
     parser.add_argument("--speech-experts", help='JSON file: {"speech_experts": [[...], ...]} or a list of lists, one per layer')

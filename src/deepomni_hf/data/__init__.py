@@ -1,6 +1,7 @@
 # Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
 """Training data: synthetic speech backends (`tts`), per-stage dataset builders (`builders`), a small synthetic
-corpus (`corpus`) and the `deepomni build-dataset` / `make-corpus` commands (`cli`)."""
+corpus (`corpus`), the closed-domain QA of DeepOmni-Tiny (`spoken_qa`) and its spoken corpus (`spoken_qa_corpus`),
+and the `deepomni build-dataset` / `make-corpus` commands (`cli`)."""
 
 from .builders import (
     STAGES,
@@ -16,6 +17,8 @@ from .builders import (
     transcript_judge,
 )
 from .corpus import make_corpus
+from .spoken_qa import QAItem, answer_vocabulary, spoken_qa_items
+from .spoken_qa_corpus import make_spoken_qa_corpus
 from .tts import (
     EspeakSynthesizer,
     FliteSynthesizer,
@@ -36,9 +39,11 @@ __all__ = [
     "EspeakSynthesizer",
     "FliteSynthesizer",
     "PiperSynthesizer",
+    "QAItem",
     "SpeechSynthesizer",
     "SynthesisError",
     "TransformersTTSSynthesizer",
+    "answer_vocabulary",
     "build_dataset",
     "build_dpo_dataset",
     "faster_whisper_judge",
@@ -46,7 +51,9 @@ __all__ = [
     "load_codec",
     "load_source",
     "make_corpus",
+    "make_spoken_qa_corpus",
     "speaker_token",
+    "spoken_qa_items",
     "to_training_features",
     "transcript_judge",
 ]

@@ -44,13 +44,29 @@ def add_data_commands(subparsers) -> None:
 
     corpus = subparsers.add_parser(
         "make-corpus",
-        help="Synthesise a small paired speech-text dataset from local text with several voices.",
+        help="Synthesise a small speech corpus offline: read sentences (--task sentences) or the closed-domain "
+        "spoken QA of DeepOmni-Tiny (--task spoken-qa).",
+        description="--task sentences: sentences from a text file or WordNet, each spoken by one of --voices "
+        "(a Dataset). --task spoken-qa: the closed-domain questions and answers of deepomni_hf.data.spoken_qa, "
+        "questions spoken by --voices with one held out (--test-voice), answers by --answer-voice; a DatasetDict "
+        "with train / test splits, or with --format jsonl train.jsonl / test.jsonl text only.",
     )
     corpus.add_argument("--output", required=True)
-    corpus.add_argument("--text-file", default=None, help="one sentence per line (default: WordNet examples if "
-                        "installed, else built-in sentences)")  # fmt: skip
-    corpus.add_argument("--voices", default="flite:awb,flite:slt,flite:rms,flite:kal16")
-    corpus.add_argument("--limit", type=int, default=100)
+    corpus.add_argument("--task", choices=["sentences", "spoken-qa"], default="sentences")
+    corpus.add_argument("--format", choices=["dataset", "jsonl"], default="dataset", help="spoken-qa: jsonl writes "
+                        "the questions and answers as text only (no synthesis)")  # fmt: skip
+    corpus.add_argument("--text-file", default=None, help="sentences: one sentence per line (default: WordNet "
+                        "examples if installed, else built-in sentences)")  # fmt: skip
+    corpus.add_argument("--voices", default=None, help="comma-separated voices (sentences default: "
+                        "flite:awb,flite:slt,flite:rms,flite:kal16; spoken-qa: the question voices, default "
+                        "flite:awb,flite:slt,flite:kal16,espeak:en-us,espeak:en+f3,piper:joe)")  # fmt: skip
+    corpus.add_argument("--answer-voice", default="flite:rms", help="spoken-qa: the voice of every answer")
+    corpus.add_argument("--test-voice", default=None, help="spoken-qa: the question voice held out for test "
+                        "(default: a seeded choice)")  # fmt: skip
+    corpus.add_argument("--test-fact-share", type=float, default=0.2, help="spoken-qa: share of facts held out")
+    corpus.add_argument("--voices-per-question", type=int, default=1, help="spoken-qa: train voices per question")
+    corpus.add_argument("--limit", type=int, default=None, help="sentences: how many (default 100); spoken-qa: "
+                        "a seeded sample of this many questions per split (default all)")  # fmt: skip
     corpus.add_argument("--seed", type=int, default=0)
     corpus.add_argument("--num-proc", type=int, default=None)
     corpus.add_argument("--overwrite", action="store_true")
@@ -80,10 +96,23 @@ def _run_build(args: argparse.Namespace) -> int:
 
 
 def _run_corpus(args: argparse.Namespace) -> int:
-    from .corpus import make_corpus
+    if args.task == "spoken-qa":
+        from .spoken_qa_corpus import DEFAULT_QUESTION_VOICES, make_spoken_qa_corpus
 
-    make_corpus(args.output, text_file=args.text_file, voices=args.voices, limit=args.limit, seed=args.seed,
-                num_proc=args.num_proc, overwrite=args.overwrite)  # fmt: skip
+        make_spoken_qa_corpus(
+            args.output, question_voices=args.voices or DEFAULT_QUESTION_VOICES, answer_voice=args.answer_voice,
+            test_voice=args.test_voice, seed=args.seed, test_fact_share=args.test_fact_share,
+            voices_per_question=args.voices_per_question, limit=args.limit, audio=args.format == "dataset",
+            num_proc=args.num_proc, overwrite=args.overwrite,
+        )  # fmt: skip
+        return 0
+    if args.format != "dataset":
+        raise SystemExit("--format jsonl is for --task spoken-qa; the sentence corpus is always spoken (a Dataset).")
+    from .corpus import DEFAULT_VOICES, make_corpus
+
+    make_corpus(args.output, text_file=args.text_file, voices=args.voices or DEFAULT_VOICES,
+                limit=100 if args.limit is None else args.limit, seed=args.seed, num_proc=args.num_proc,
+                overwrite=args.overwrite)  # fmt: skip
     return 0
 
 

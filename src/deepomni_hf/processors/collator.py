@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-
-IGNORE_INDEX = -100
+from .layout import IGNORE_INDEX, drop_filler_targets
 
 
 def as_stream_array(sequence: Any, name: str = "input_ids") -> np.ndarray:
@@ -82,11 +81,14 @@ class DeepOmniDataCollator:
     axis of 1, as tensors, arrays or lists). Other keys are ignored.
 
     Padding positions hold `PAD_A` in every audio slot and `PAD_T` in the text stream, `-100` in all 8 label streams
-    and 0 in the attention mask. The `input_features` of all examples are concatenated in example order, which is the
+    and 0 in the attention mask. Labels that hold a filler (`PAD_T` in the text stream, `PAD_A` or a speaker token in
+    an audio slot) become `-100` (DESIGN §3 targets), so examples laid out before fillers stopped being targets train
+    on the same targets as new ones. The `input_features` of all examples are concatenated in example order, which is the
     order in which the model matches them to the speech spans (row by row).
 
     Args:
-        processor ([`DeepOmniProcessor`]): gives the padding ids (`processor.pad_row`).
+        processor ([`DeepOmniProcessor`]): gives the padding ids (`processor.pad_row`) and the filler ids
+            (`processor.vocabulary`).
         padding_side (`str`, *optional*, defaults to `"right"`): `"right"` for training, `"left"` for generation.
         pad_to_multiple_of (`int`, *optional*): round the batch length up to a multiple of this (tensor cores).
     """
@@ -114,7 +116,7 @@ class DeepOmniDataCollator:
                 example_labels = as_stream_array(example["labels"], "labels")
                 if example_labels.shape != ids.shape:
                     raise ValueError(f"labels {example_labels.shape} and input_ids {ids.shape} of an example differ.")
-                labels.append(example_labels)
+                labels.append(drop_filler_targets(example_labels, self.processor.vocabulary))
             padded_labels, _ = pad_stream_sequences(
                 labels, [IGNORE_INDEX] * 8, self.padding_side, self.pad_to_multiple_of
             )

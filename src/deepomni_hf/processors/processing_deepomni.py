@@ -1,24 +1,13 @@
 # Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
 """Processor of DeepOmni: chat → the 8-stream token layout (7 SNAC slots + text) with Whisper features, and back.
 
-Layout of one position (last axis of `input_ids` / `labels`, DESIGN §3): indices 0-6 are the audio slots of one SNAC
-frame (level-0 code, 2 level-1 codes, 4 level-2 codes), index 7 is text. All values are absolute vocabulary ids:
-text ids `0 .. text_vocab_size - 1` (the backbone's), text specials from `text_vocab_size`, then for each audio slot
-`i` its codes and audio specials from `audio_slot_offset(i)`.
-
-A conversation lays out as follows (`a` = first answer position, `n` = Whisper frames of a spoken turn):
-
-```
-text stream   <bos> User: <AUDIO>×(n+2)  \\n\\n Assistant: | T0 T1 ... EOT PAD_T ... PAD_T
-slot 0        PAD_A  ...  BOA PAD_A… EOA  PAD_A  … SPK       | PAD_A c0 c1 ...  cF-1 EOA PAD_A ...
-slot i        PAD_A  ...  BOA PAD_A… EOA  PAD_A  … SPK       | PAD_A ×(i+1)  c0 ... cF-1 EOA PAD_A ...
-                                                     a-1 ↑   ↑ a
-```
+The layout itself (id ranges, the answer staircase, which positions are targets) lives in `layout.py`; the checks of
+chat messages in `messages.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,19 +18,23 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from .audio import DEFAULT_SILENCE_THRESHOLD, load_speech, num_whisper_frames
-from .collator import IGNORE_INDEX, as_stream_array, pad_stream_sequences
+from .collator import as_stream_array, pad_stream_sequences
+from .layout import (
+    AUDIO_SPECIAL_TOKENS,
+    IGNORE_INDEX,
+    NUM_AUDIO_STREAMS,
+    NUM_STREAMS,
+    TEXT_STREAM,
+    VOICES,
+    DeepOmniLayoutError,
+    SequenceBuilder,
+    StreamVocabulary,
+)
+from .messages import as_conversation_batch, audio_source, codes_item, normalize_message
 from .tokenization import TEXT_SPECIAL_TOKENS, extend_tokenizer, text_special_token
 
 
-# Audio specials in id order from code `codebook_size` of every slot; mirrors `DeepOmniConfig.audio_special_tokens`
-# (repeated, not imported, so this folder can travel with a saved processor; a test keeps them in sync).
-AUDIO_SPECIAL_TOKENS = ("EOA", "PAD_A", "BOA", "ANS_A", "ASR", "AQA", "AQAA", "M29", "F10", "ER")
-# Speaker tokens that may open a spoken answer (DESIGN §3): the default answer voice and the two named voices.
-VOICES = ("ANS_A", "M29", "F10")
 REPLY_MODALITIES = ("text", "speech")
-NUM_AUDIO_STREAMS = 7
-NUM_STREAMS = 8
-TEXT_STREAM = 7
 
 # DeepSeek-V2(-Lite)-Chat's own chat format: `<bos>`, then per message `{system}\n\n`, `User: {text}\n\n` or
 # `Assistant: {text}<eos>`, and `Assistant:` as the generation prompt. Two additions, neither of which changes what
@@ -76,58 +69,6 @@ DEFAULT_CHAT_TEMPLATE = (
         "{{- 'Assistant:' -}}"
     "{%- endif -%}"
 )  # fmt: skip
-
-
-class DeepOmniLayoutError(ValueError):
-    """A conversation or code array that cannot be laid out in DeepOmni's 8 streams; the message says why."""
-
-
-@dataclass(frozen=True)
-class StreamVocabulary:
-    """The id ranges of the 8-stream vocabulary (the same arithmetic as `DeepOmniConfig`)."""
-
-    text_vocab_size: int = 102400
-    num_text_special_tokens: int = 64
-    codebook_size: int = 4096
-    num_audio_special_tokens: int = 64
-    text_special_tokens: tuple[str, ...] = TEXT_SPECIAL_TOKENS
-    audio_special_tokens: tuple[str, ...] = AUDIO_SPECIAL_TOKENS
-
-    @property
-    def padded_text_vocab_size(self) -> int:
-        return self.text_vocab_size + self.num_text_special_tokens
-
-    @property
-    def audio_slot_vocab_size(self) -> int:
-        return self.codebook_size + self.num_audio_special_tokens
-
-    @property
-    def total_vocab_size(self) -> int:
-        return self.padded_text_vocab_size + NUM_AUDIO_STREAMS * self.audio_slot_vocab_size
-
-    def audio_slot_offset(self, slot: int) -> int:
-        """Absolute id of code 0 of audio slot `slot` (0..6)."""
-        return self.padded_text_vocab_size + self.audio_slot_vocab_size * slot
-
-    def text_token_id(self, name: str) -> int:
-        """Absolute id of a text special, e.g. `text_token_id("EOT")`."""
-        return self.text_vocab_size + self.text_special_tokens.index(name)
-
-    def audio_code(self, name: str) -> int:
-        """Slot-local id of an audio special, e.g. `audio_code("EOA") == codebook_size`."""
-        return self.codebook_size + self.audio_special_tokens.index(name)
-
-    def audio_token_id(self, name: str, slot: int) -> int:
-        """Absolute id of an audio special in one slot."""
-        return self.audio_slot_offset(slot) + self.audio_code(name)
-
-    def audio_row(self, name: str) -> np.ndarray:
-        """The 7 absolute ids of one audio special across the slots."""
-        return np.array([self.audio_token_id(name, slot) for slot in range(NUM_AUDIO_STREAMS)], dtype=np.int64)
-
-    @property
-    def slot_offsets(self) -> np.ndarray:
-        return np.array([self.audio_slot_offset(slot) for slot in range(NUM_AUDIO_STREAMS)], dtype=np.int64)
 
 
 @dataclass
@@ -215,14 +156,7 @@ class DeepOmniProcessor(ProcessorMixin):
         self.max_audio_seconds = float(max_audio_seconds)
         self.silence_threshold = silence_threshold
         self.default_voice = default_voice
-        self.vocabulary = StreamVocabulary(
-            self.text_vocab_size,
-            self.num_text_special_tokens,
-            self.codebook_size,
-            self.num_audio_special_tokens,
-            tuple(self.text_special_tokens),
-            tuple(self.audio_special_tokens),
-        )
+        self.vocabulary = StreamVocabulary.from_config(self)
         self._check_vocabulary()
         super().__init__(feature_extractor, tokenizer, chat_template=chat_template)
         extend_tokenizer(
@@ -273,7 +207,7 @@ class DeepOmniProcessor(ProcessorMixin):
     @property
     def pad_row(self) -> np.ndarray:
         """The 8 ids of a position that carries nothing: `PAD_A` in every audio slot, `PAD_T` as text."""
-        return np.append(self.vocabulary.audio_row("PAD_A"), self.vocabulary.text_token_id("PAD_T"))
+        return self.vocabulary.pad_row
 
     @property
     def model_input_names(self) -> list[str]:
@@ -334,8 +268,10 @@ class DeepOmniProcessor(ProcessorMixin):
             - **attention_mask** `[batch, positions]`;
             - **input_features** `[num_audios, 80, 3000]`: Whisper log-mels of the spoken turns in order of appearance
               (row by row), only when the batch has any;
-            - **labels** `[batch, positions, 8]` (with `output_labels=True`): the same ids on the last assistant
-              answer (audio slots only where codes are given), `-100` elsewhere.
+            - **labels** `[batch, positions, 8]` (with `output_labels=True`): the targets of the last assistant answer
+              — its text tokens and `EOT`, and (where codes are given) each slot's codes and `EOA` — at the positions
+              where `input_ids` holds them; `-100` elsewhere, including the fillers `PAD_T` after `EOT`, `PAD_A`
+              before a slot's first code and after its `EOA`, and the speaker-token position.
         """
         if reply_modality not in REPLY_MODALITIES:
             raise ValueError(f"reply_modality must be one of {REPLY_MODALITIES}, got {reply_modality!r}.")
@@ -345,7 +281,7 @@ class DeepOmniProcessor(ProcessorMixin):
                 "add_generation_prompt=True builds a prompt to generate from. Use one or the other."
             )
         voice = self._check_voice(self.default_voice if voice is None else voice)
-        conversations, is_batched = _as_batch(conversation)
+        conversations, is_batched = as_conversation_batch(conversation)
         template = chat_template or self.chat_template
         if isinstance(template, dict):
             template = template.get("default")
@@ -416,7 +352,7 @@ class DeepOmniProcessor(ProcessorMixin):
         waveforms = iter([self._load(item, sampling_rate) for item in audios])
         examples = []
         for prompt in texts:
-            builder = _SequenceBuilder(self)
+            builder = SequenceBuilder(self)
             builder.add_prompt_text(prompt, waveforms)
             examples.append(builder.finish())
         return BatchFeature(self._pad_examples(examples, padding_side, False), tensor_type=return_tensors)
@@ -440,7 +376,7 @@ class DeepOmniProcessor(ProcessorMixin):
     def _layout_conversation(
         self, messages, template, add_generation_prompt, output_labels, reply_modality, voice, template_kwargs
     ) -> dict[str, Any]:
-        messages = [_normalize_message(message, index) for index, message in enumerate(messages)]
+        messages = [normalize_message(message, index) for index, message in enumerate(messages)]
         assistant_turns = [message for message in messages if message["role"] == "assistant"]
         if output_labels and not assistant_turns:
             raise DeepOmniLayoutError(
@@ -458,7 +394,7 @@ class DeepOmniProcessor(ProcessorMixin):
         for message in messages:
             for item in message["content"]:
                 if item["type"] == "audio":
-                    waveforms.append(self._load(_audio_source(item), item.get("sampling_rate")))
+                    waveforms.append(self._load(audio_source(item), item.get("sampling_rate")))
         num_markers = rendered.count(self.audio_token)
         if num_markers != len(waveforms):
             raise DeepOmniLayoutError(
@@ -466,17 +402,17 @@ class DeepOmniProcessor(ProcessorMixin):
                 f"{len(waveforms)} audio item(s). Do not type {self.audio_token} in text; use an audio item."
             )
 
-        builder = _SequenceBuilder(self)
+        builder = SequenceBuilder(self)
         waveform_iter = iter(waveforms)
         cursor = 0
         for turn, (start, end) in enumerate(answer_spans):
             builder.add_prompt_text(rendered[cursor:start], waveform_iter)
             message = assistant_turns[turn]
-            codes_item = _codes_item(message)
-            codes = None if codes_item is None else self._check_codes(codes_item["codes"])
+            codes_entry = codes_item(message)
+            codes = None if codes_entry is None else self._check_codes(codes_entry["codes"])
             speaker = None
             if codes is not None:
-                speaker = self._check_voice(codes_item.get("voice") or voice)
+                speaker = self._check_voice(codes_entry.get("voice") or voice)
             learn = output_labels and turn == len(answer_spans) - 1
             builder.add_answer(self._answer_text_ids(rendered[start:end]), codes, speaker, learn)
             cursor = end
@@ -639,154 +575,6 @@ _CONFIG_LAYOUT_FIELDS = (
     "audio_frames_per_second",
     "max_audio_seconds",
 )
-
-
-class _SequenceBuilder:
-    """Accumulates the rows (8 ids) and label rows of one conversation."""
-
-    def __init__(self, processor: DeepOmniProcessor):
-        self.processor = processor
-        self.vocab = processor.vocabulary
-        self.pad_audio = self.vocab.audio_row("PAD_A")
-        self.rows: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.waveforms: list[np.ndarray] = []
-
-    def _append(self, rows: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self.rows.append(rows)
-        self.labels.append(np.full_like(rows, IGNORE_INDEX) if labels is None else labels)
-
-    def add_text(self, token_ids: list[int]) -> None:
-        """Text positions: the token in the text stream, `PAD_A` in every audio slot."""
-        if not token_ids:
-            return
-        rows = np.empty((len(token_ids), NUM_STREAMS), dtype=np.int64)
-        rows[:, :NUM_AUDIO_STREAMS] = self.pad_audio
-        rows[:, TEXT_STREAM] = token_ids
-        self._append(rows)
-
-    def add_speech(self, waveform: np.ndarray) -> None:
-        """A user-speech span: `n + 2` positions with the AUDIO placeholder as text; BOA, `n` × PAD_A, EOA."""
-        num_positions = self.processor.num_speech_positions(len(waveform))
-        rows = np.empty((num_positions, NUM_STREAMS), dtype=np.int64)
-        rows[:, :NUM_AUDIO_STREAMS] = self.pad_audio
-        rows[0, :NUM_AUDIO_STREAMS] = self.vocab.audio_row("BOA")
-        rows[-1, :NUM_AUDIO_STREAMS] = self.vocab.audio_row("EOA")
-        rows[:, TEXT_STREAM] = self.vocab.text_token_id("AUDIO")
-        self._append(rows)
-        self.waveforms.append(waveform)
-
-    def add_prompt_text(self, text: str, waveforms) -> None:
-        """Rendered prompt text; each `<|AUDIO|>` in it takes the next waveform."""
-        pieces = text.split(self.processor.audio_token)
-        for index, piece in enumerate(pieces):
-            self.add_text(self.processor._tokenize(piece))
-            if index < len(pieces) - 1:
-                waveform = next(waveforms, None)
-                if waveform is None:
-                    raise DeepOmniLayoutError("More <|AUDIO|> placeholders than audio items.")
-                self.add_speech(waveform)
-
-    def set_speaker(self, voice: str) -> None:
-        """Puts the speaker token in the 7 audio slots of the last position so far (the position before `a`)."""
-        if not self.rows:
-            raise DeepOmniLayoutError("A spoken answer needs a prompt position before it for the speaker token.")
-        self.rows[-1][-1, :NUM_AUDIO_STREAMS] = self.vocab.audio_row(voice)
-
-    def add_answer(self, text_ids: list[int], codes: np.ndarray | None, speaker: str | None, learn: bool) -> None:
-        """An answer block (DESIGN §3): text then EOT then PAD_T; with codes, the staircase of slots (slot `i`'s code
-        `j` at offset `i + 1 + j`, then EOA, then PAD_A) after the speaker token on the previous position."""
-        vocab = self.vocab
-        num_text = len(text_ids)
-        num_positions = num_text + 1 if codes is None else max(num_text + 1, len(codes) + NUM_AUDIO_STREAMS + 1)
-        rows = np.empty((num_positions, NUM_STREAMS), dtype=np.int64)
-        rows[:, :NUM_AUDIO_STREAMS] = self.pad_audio
-        rows[:num_text, TEXT_STREAM] = text_ids
-        rows[num_text, TEXT_STREAM] = vocab.text_token_id("EOT")
-        rows[num_text + 1 :, TEXT_STREAM] = vocab.text_token_id("PAD_T")
-        if codes is not None:
-            self.set_speaker(speaker)
-            num_frames = len(codes)
-            for slot in range(NUM_AUDIO_STREAMS):
-                rows[slot + 1 : slot + 1 + num_frames, slot] = codes[:, slot] + vocab.audio_slot_offset(slot)
-                rows[slot + 1 + num_frames, slot] = vocab.audio_token_id("EOA", slot)
-        labels = None
-        if learn:
-            labels = rows.copy()
-            if codes is None:
-                labels[:, :NUM_AUDIO_STREAMS] = IGNORE_INDEX  # a text-only answer teaches no audio
-        self._append(rows, labels)
-
-    def finish(self) -> dict[str, Any]:
-        empty = np.zeros((0, NUM_STREAMS), dtype=np.int64)
-        return {
-            "input_ids": np.concatenate(self.rows) if self.rows else empty,
-            "labels": np.concatenate(self.labels) if self.labels else empty,
-            "waveforms": self.waveforms,
-        }
-
-
-# ----- message helpers -----
-
-
-def _as_batch(conversation) -> tuple[list[list[dict]], bool]:
-    if hasattr(conversation, "messages"):
-        conversation = conversation.messages
-    if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], (list, tuple)):
-        return [list(c) for c in conversation], True
-    if isinstance(conversation, (list, tuple)) and conversation and hasattr(conversation[0], "messages"):
-        return [list(c.messages) for c in conversation], True
-    return [list(conversation)], False
-
-
-def _normalize_message(message: Mapping, index: int) -> dict:
-    """`content` as a list of typed items; checks roles and item types."""
-    if not isinstance(message, Mapping) or "role" not in message:
-        raise DeepOmniLayoutError(f"Message {index} must be a dict with 'role' and 'content', got {message!r:.80}.")
-    role = message["role"]
-    if role not in ("system", "user", "assistant"):
-        raise DeepOmniLayoutError(f"Message {index} has role {role!r}; DeepOmni knows system, user and assistant.")
-    content = message.get("content")
-    if content is None:
-        items = []
-    elif isinstance(content, str):
-        items = [{"type": "text", "text": content}]
-    else:
-        items = [dict(item) for item in content]
-    allowed = ("text", "audio_codes") if role == "assistant" else ("text", "audio")
-    for item in items:
-        kind = item.get("type")
-        if kind not in allowed:
-            hint = (
-                " Assistant speech is given as codec codes: encode it with DeepOmniCodecModel.encode and pass "
-                "{'type': 'audio_codes', 'codes': codes[0]}."
-                if role == "assistant" and kind == "audio"
-                else ""
-            )
-            raise DeepOmniLayoutError(
-                f"Message {index} ({role}) has an item of type {kind!r}; allowed: {allowed}.{hint}"
-            )
-        if kind == "text" and not isinstance(item.get("text"), str):
-            raise DeepOmniLayoutError(f"Message {index} has a text item without a 'text' string.")
-    if sum(item["type"] == "audio_codes" for item in items) > 1:
-        raise DeepOmniLayoutError(f"Message {index} has more than one audio_codes item; concatenate the frames.")
-    return {**message, "content": items}
-
-
-def _audio_source(item: Mapping) -> Any:
-    for key in ("audio", "path", "url"):
-        if item.get(key) is not None:
-            return item[key]
-    raise DeepOmniLayoutError(f"An audio item needs 'audio' (or 'path'), got keys {sorted(item)}.")
-
-
-def _codes_item(message: Mapping) -> Mapping | None:
-    for item in message["content"]:
-        if item["type"] == "audio_codes":
-            if item.get("codes") is None:
-                raise DeepOmniLayoutError("An audio_codes item needs 'codes' ([frames, 7] raw codes).")
-            return item
-    return None
 
 
 def _shape(value) -> tuple[int, ...] | None:

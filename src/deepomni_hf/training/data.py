@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..processors.layout import StreamVocabulary
+
 LAYOUT_COLUMNS = ("input_ids", "labels", "attention_mask", "input_features")
 
 
@@ -136,14 +138,13 @@ def load_stage_dataset(path: str | os.PathLike, processor=None, split: str | Non
 
 
 class LayoutPadding:
-    """The padding ids of a `DeepOmniConfig` (`pad_row`: `PAD_A` per audio slot, then `PAD_T`), enough for
-    `DeepOmniDataCollator` when the data is already laid out and no processor was saved with the checkpoint."""
+    """The 8-stream vocabulary of a `DeepOmniConfig` and its padding ids (`pad_row`: `PAD_A` per audio slot, then
+    `PAD_T`), enough for `DeepOmniDataCollator` when the data is already laid out and no processor was saved with the
+    checkpoint."""
 
     def __init__(self, config):
-        self.pad_row = np.array(
-            [config.audio_token_id("PAD_A", slot) for slot in range(7)] + [config.text_token_id("PAD_T")],
-            dtype=np.int64,
-        )
+        self.vocabulary = StreamVocabulary.from_config(config)
+        self.pad_row = self.vocabulary.pad_row
 
 
 def load_processor_or_padding(model_path: str | os.PathLike, config):

@@ -7,8 +7,8 @@ For a pair (same prompt and text answer, chosen codes `c`, rejected codes `r`) a
     loss_s      = −log σ( β · [(log π_s(c) − log π_s(r)) − (log π_ref,s(c) − log π_ref,s(r))] )
     total       = mean(text cross-entropy of the chosen sequence, loss_0, …, loss_6)                 (β = 0.1)
 
-A slot's target positions are those whose label is not −100 in that slot: its codes, `EOA` and the `PAD_A` after it
-(what `DeepOmniProcessor(..., output_labels=True)` marks). The text cross-entropy is the mean over the chosen
+A slot's target positions are those whose label is not −100 in that slot: its codes and `EOA` — not the `PAD_A` around
+them (DESIGN §3; what `DeepOmniProcessor.apply_chat_template(..., output_labels=True)` and the collator mark). The text cross-entropy is the mean over the chosen
 sequence's text targets (the text answer is the same in both sequences); when a batch has none, the total is the mean
 of the 7 slot losses.
 

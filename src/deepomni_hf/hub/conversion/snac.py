@@ -1,0 +1,25 @@
+# Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
+"""The SNAC codec source, planned as DeepOmni's `codec_model` (the weights as `DeepOmniCodecModel` holds them)."""
+
+from __future__ import annotations
+
+import torch
+
+from ...modeling.modeling_deepomni_codec import DeepOmniCodecModel
+from .layout import CODEC_PREFIX
+from .writing import PlannedTensor, check_shape
+
+
+def plan_codec(codec: DeepOmniCodecModel, expected: dict[str, tuple], dtype: torch.dtype | None) -> list[PlannedTensor]:
+    state_dict = codec.state_dict()
+    targets = {k for k in expected if k.startswith(CODEC_PREFIX)}
+    if missing := sorted(targets - {CODEC_PREFIX + k for k in state_dict}):
+        raise ValueError(f"The SNAC checkpoint lacks {missing[:5]}.")
+    plan = []
+    for key, tensor in state_dict.items():
+        target = CODEC_PREFIX + key
+        if target not in expected:
+            raise ValueError(f"The SNAC checkpoint holds `{key}`, which DeepOmni's codec does not have.")
+        check_shape("SNAC codec", target, key, tensor.shape, expected[target])
+        plan.append(PlannedTensor(target, expected[target], lambda tensor=tensor: tensor.detach(), dtype))
+    return plan
