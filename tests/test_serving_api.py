@@ -177,3 +177,20 @@ def test_serve_command_uses_the_chat_commands_default_model(monkeypatch):
     assert settings.model_id == chat_cli.DEFAULT_TINY_MODEL and settings.max_concurrency == 3 and settings.max_audio_seconds == 12
     served["app"].state.scheduler.close()
     assert cli.main(["serve", "--max-audio-seconds", "45"]) == 1  # over Whisper's window: one clear line, no server
+
+
+def test_audio_store_is_bounded_in_entries_and_in_time():
+    import torch
+
+    from deepomni_hf.serving.audio_store import AudioStore
+
+    now = [1000.0]
+    store = AudioStore(max_entries=2, ttl_seconds=60, clock=lambda: now[0])
+    codes = torch.zeros(3, 7, dtype=torch.long)
+    first = store.put("a", codes, "one", "ANS_A")
+    store.put("b", codes, "two", "M29")
+    assert first.expires_at == 1060 and store.get("a").transcript == "one"
+    store.put("c", codes, "three", "F10")  # over the bound: the oldest goes
+    assert store.get("a") is None and store.get("b").voice == "M29" and len(store) == 2
+    now[0] = 1061.0  # past the expiry of everything
+    assert store.get("b") is None and store.get("c") is None and len(store) == 0
