@@ -5,6 +5,10 @@ r"""DeepOmni-Tiny, step 1: pretrain the base text LLM (the role DeepSeek-V2-Lite
     python examples/tiny/01_pretrain_text.py --output /work/runs/tinycorpus/base-llm            # start
     python examples/tiny/01_pretrain_text.py --output /work/runs/tinycorpus/base-llm --resume   # after a kill
     python examples/tiny/01_pretrain_text.py --output /work/runs/tinycorpus/base-llm --evaluate-only
+    # phase 2: a QA-heavy continuation from phase 1's model (new optimizer and schedule, same tokenizer)
+    python examples/tiny/01_pretrain_text.py --output OUT2 --init-from OUT/final --data-seed 1 --qa-share 0.8 ...
+
+(examples/tiny/README.md has the exact commands of the shipped run and their results.)
 
 1. **Corpus.** The closed-domain QA of `deepomni_hf.data.spoken_qa`: every fact (the facts held out of the speech
    stages too: the text LLM must know them all), asked with the *train* phrasings only, one chat per question,
@@ -18,7 +22,8 @@ r"""DeepOmni-Tiny, step 1: pretrain the base text LLM (the role DeepSeek-V2-Lite
    experts top-2 + 2 shared, MLA attention) trained with `transformers.Trainer` on packed blocks whose tokens are a
    seeded mix of QA chats (`--qa-share`) and WordNet documents, with a Switch-style router balance loss (transformers'
    DeepSeek-V2 computes none) so that every expert is in use when `deepomni assign-experts` splits them.
-   Checkpoints every `--save-minutes` under `--output`; `--resume` continues from the last one.
+   Checkpoints every `--save-minutes` under `--output`; `--resume` continues from the last one. The model has an
+   untied head like DeepSeek-V2-Lite-Chat: convert it with `deepomni convert --keep-source-lm-head` to keep it.
 4. **Evaluation.** Greedy text-QA accuracy (normalised match: lower case, no punctuation, no articles) on the train
    phrasings and on the held-out phrasing, per type; perplexity on the held-out WordNet documents. Written to
    `OUTPUT/final/eval_results.json`, the model (float32) and tokenizer to `OUTPUT/final`.
@@ -286,7 +291,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, help="run folder: checkpoints, tokenizer, final model")
     parser.add_argument("--size", choices=sorted(SIZES), default="base")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the corpus split (held-out phrasing / facts) and init")
+    parser.add_argument("--data-seed", type=int, default=None, help="order of the packed documents (default: --seed)")
+    parser.add_argument("--init-from", default=None, help="continue from a trained model folder (its weights and "
+                        "tokenizer; a new optimizer and schedule), e.g. a QA-heavy second phase")  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=1600)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--block-size", type=int, default=128)
@@ -328,7 +336,10 @@ def main(argv=None) -> dict:
 
     chats = [render_text_chat(i.question, i.answer) for i in train_items]
     tokenizer_dir = output / "tokenizer"
-    if args.resume and (tokenizer_dir / "tokenizer.json").is_file():
+    if args.init_from:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(args.init_from)
+        tokenizer.save_pretrained(tokenizer_dir)
+    elif args.resume and (tokenizer_dir / "tokenizer.json").is_file():
         tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
     else:
         tokenizer = train_tokenizer(chats + train_docs, SIZES[args.size]["bpe_vocab"])
@@ -337,19 +348,23 @@ def main(argv=None) -> dict:
           f"{len(tokenizer)} tokens", flush=True)  # fmt: skip
     qa_ids = tokenizer(chats, add_special_tokens=False)["input_ids"]
     text_ids = tokenizer([BOS_TOKEN + d + EOS_TOKEN for d in train_docs], add_special_tokens=False)["input_ids"]
-    blocks = PackedBlocks(qa_ids, text_ids, args.max_steps * args.batch_size, args.block_size, args.qa_share, args.seed)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    blocks = PackedBlocks(qa_ids, text_ids, args.max_steps * args.batch_size, args.block_size, args.qa_share, data_seed)
     print(f"[pretrain] {blocks.tokens.numel():,} training tokens, QA share {blocks.qa_share:.3f}; "
           f"one pass over the QA chats is {sum(map(len, qa_ids)):,} tokens, over WordNet {sum(map(len, text_ids)):,}", flush=True)  # fmt: skip
 
     set_seed(args.seed)
-    model = DeepseekV2ForCausalLM(model_config(args.size, tokenizer))
+    if args.init_from:
+        model = DeepseekV2ForCausalLM.from_pretrained(args.init_from)
+    else:
+        model = DeepseekV2ForCausalLM(model_config(args.size, tokenizer))
     print(f"[pretrain] {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M parameters", flush=True)
     PretrainTrainer, SaveEveryMinutes = make_trainer_class()
     training_args = TrainingArguments(
         output_dir=str(output), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, args.max_steps // 50),
         weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0, logging_steps=max(1, min(20, args.max_steps // 10)),
-        save_strategy="steps", save_steps=10**9, save_total_limit=2, seed=args.seed, data_seed=args.seed,
+        save_strategy="steps", save_steps=10**9, save_total_limit=2, seed=args.seed, data_seed=data_seed,
         use_cpu=True, dataloader_num_workers=0, report_to=[], disable_tqdm=False,
     )  # fmt: skip
     trainer = PretrainTrainer(model=model, args=training_args, train_dataset=blocks,

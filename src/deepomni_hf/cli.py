@@ -127,8 +127,14 @@ def _add_serve(subparsers) -> None:
     add_serve_command(subparsers)
 
 
+def _add_evaluate(subparsers) -> None:
+    from .evaluation.cli import add_evaluate_command
+
+    add_evaluate_command(subparsers)
+
+
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_serve, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_push]
+COMMANDS = [_add_chat, _add_serve, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_evaluate, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

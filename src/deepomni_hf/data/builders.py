@@ -47,6 +47,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -158,10 +159,17 @@ def load_source(source: Any, split: str | None = None, audio_column: str = "audi
         else:
             raise DatasetBuildError(f"Cannot read a manifest {path}: use .jsonl, .json, .csv or .tsv.")
         return data, str(path.parent)
-    if os.sep in str(source) and not path.exists():
+    if os.sep in str(source) and not path.exists() and not _looks_like_hub_id(str(source)):
         raise DatasetBuildError(f"No file or folder at {source}.")
     data = datasets.load_dataset(str(source), split=split or "train")
     return data, None
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    """`owner/name` (one slash, no manifest suffix, not a relative path): a Hub dataset id, not a missing file."""
+    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source)) and not source.lower().endswith(
+        (".jsonl", ".json", ".csv", ".tsv", *AUDIO_EXTENSIONS)
+    )
 
 
 def _pick_split(data, split, where):
@@ -329,6 +337,25 @@ def _reason_of_audio_error(message: str) -> str:
     return "unreadable_audio"
 
 
+def resolve_audio_cell(value: Any, base_dir: str | None) -> Any:
+    """An audio cell of an input row (a path relative to the manifest, a `datasets` audio dict with bytes, path or
+    array, ...) → something [`load_speech`] reads, or `None` for an empty cell."""
+    if isinstance(value, str) and base_dir and not os.path.isabs(value):
+        value = os.path.join(base_dir, value)
+    if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and base_dir:
+        if not os.path.isabs(value["path"]):
+            value = {**value, "path": os.path.join(base_dir, value["path"])}
+    if isinstance(value, Mapping) and value.get("bytes") is not None:
+        value = value["bytes"]
+    elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
+        value = value["path"]
+    elif isinstance(value, Mapping) and value.get("array") is not None:
+        value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+    elif isinstance(value, Mapping):
+        value = None
+    return value
+
+
 class _Skip(Exception):
     def __init__(self, reason: str, message: str = ""):
         super().__init__(message or reason)
@@ -408,17 +435,7 @@ class ExampleBuilder:
         from ..processors.audio import DeepOmniAudioError, load_speech
 
         start = time.perf_counter()
-        if isinstance(value, str) and self.base_dir and not os.path.isabs(value):
-            value = os.path.join(self.base_dir, value)
-        if isinstance(value, Mapping) and value.get("bytes") is None and value.get("path") and self.base_dir:
-            if not os.path.isabs(value["path"]):
-                value = {**value, "path": os.path.join(self.base_dir, value["path"])}
-        if isinstance(value, Mapping) and value.get("bytes") is not None:
-            value = value["bytes"]
-        elif isinstance(value, Mapping) and value.get("array") is None and value.get("path"):
-            value = value["path"]
-        elif isinstance(value, Mapping) and value.get("array") is not None:
-            value = {"array": np.asarray(value["array"], dtype=np.float32), "sampling_rate": value["sampling_rate"]}
+        value = resolve_audio_cell(value, self.base_dir)
         if value is None:
             raise _Skip("unreadable_audio", "no audio (empty cell)")
         try:

@@ -344,7 +344,8 @@ def load_eval_results(source: str | os.PathLike | Iterable | Mapping | None) -> 
     Each dict takes `EvalResult`'s fields; `task_type`, `dataset_type`, `dataset_name`, `metric_type` and
     `metric_value` are required, e.g. `{"task_type": "automatic-speech-recognition", "dataset_type":
     "openslr/librispeech_asr", "dataset_name": "LibriSpeech test-clean", "dataset_split": "test", "metric_type":
-    "wer", "metric_value": 5.1}`. A JSON file holds such a list (or `{"results": [...]}`).
+    "wer", "metric_value": 5.1}`. A JSON file holds such a list (or `{"results": [...]}`): `deepomni evaluate` writes
+    one as `eval_results.json`; its `results.json` is accepted too (the model's rows become `EvalResult`s).
     """
     if source is None:
         return []
@@ -356,6 +357,10 @@ def load_eval_results(source: str | os.PathLike | Iterable | Mapping | None) -> 
             source = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if isinstance(source, Mapping) and str(source.get("schema", "")).startswith("deepomni-evaluate/"):
+        from ..evaluation.results import model_index_results  # a `deepomni evaluate` results.json
+
+        source = model_index_results(source)
     if isinstance(source, Mapping):
         source = source.get("results", [source]) if "results" in source or "task_type" in source else None
         if source is None:
