@@ -125,6 +125,12 @@ def _add_assign_experts(subparsers) -> None:
     add_assign_experts_command(subparsers)
 
 
+def _add_serve(subparsers) -> None:
+    from .serving.cli import add_serve_command
+
+    add_serve_command(subparsers)
+
+
 def _add_evaluate(subparsers) -> None:
     from .evaluation.cli import add_evaluate_command
 
@@ -132,7 +138,7 @@ def _add_evaluate(subparsers) -> None:
 
 
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_evaluate, _add_push]
+COMMANDS = [_add_chat, _add_serve, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_evaluate, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:
