@@ -263,11 +263,16 @@ def main():
             f"speech / joint: {report['speech_over_joint_tokens_per_second']:.2f}x wall, "
             f"{report['speech_over_joint_tokens_per_cpu_second']:.2f}x CPU time"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".json.tmp")
+    write_report(args.output, report)
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Writes a results JSON through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(args.output)
-    print(f"wrote {args.output}")
+    tmp.replace(path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

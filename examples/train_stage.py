@@ -11,34 +11,47 @@ r"""Train one DeepOmni stage (DESIGN §5) with `transformers.Trainer`.
     accelerate launch --config_file examples/accelerate_configs/deepspeed_zero2.yaml \
         examples/train_stage.py --stage speech --weight-decay 0 ...
 
-    # resume from the last checkpoint in OUT (or --resume OUT/checkpoint-500)
+    # resume from the last checkpoint in OUT (or --resume OUT/checkpoint-500); --resume auto: resume if there is one
     python examples/train_stage.py ... --resume
 
-Stages: alignment (ASR data), speech (spoken QA), text (text QA), joint (mix), dpo (chosen / rejected pairs). The
-learning rate and epochs default to the published values of the stage. DATA_DIR is a `datasets` folder saved with
+    # baselines of the reproduction (issue 12): the dense "naive" run over several datasets; per_token routing
+    python examples/train_stage.py --stage naive --data SPEECH TEXT JOINT ...
+    python examples/train_stage.py --stage joint --routing-mode per_token ...
+
+Stages: alignment (ASR data), speech (spoken QA), text (text QA), joint (mix), dpo (chosen / rejected pairs), and
+the baseline `naive` (every parameter but Whisper, routing over all experts). The learning rate and epochs default to
+the published values of the stage. Several --data folders are concatenated. Data laid out with Whisper's output cached
+(`deepomni layout-dataset --cache-audio-encoder`) is checked against the model's Whisper. Every logging step is
+appended to OUTPUT/train_log.jsonl; OUTPUT/train_result.json records the metrics, the log history and the number of
+(non-padding) positions trained on. DATA_DIR is a `datasets` folder saved with
 `save_to_disk`: laid-out examples (`input_ids`, `labels`, `input_features`, ...) or a `messages` column — see
 `deepomni_hf.training.data` — and for `dpo` the pair columns of `deepomni_hf.training.dpo`. The processor is read from
 CKPT (or `--processor`). The speech / text stages need the speech experts assigned first (`deepomni assign-experts`).
 """
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
 import sys
 
 import torch
-from transformers import TrainingArguments, set_seed
+from transformers import TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 import deepomni_hf  # noqa: F401  (registers the Auto classes)
 from deepomni_hf import DeepOmniForConditionalGeneration
 from deepomni_hf.processors import DeepOmniDataCollator, DeepOmniProcessor
 from deepomni_hf.training import (
+    BASELINE_PLANS,
     STAGES,
     DeepOmniTrainer,
     apply_stage_plan,
+    get_stage_plan,
     load_stage_dataset,
 )
+from deepomni_hf.training.audio_cache import check_audio_encoder_cache
 from deepomni_hf.training.dpo import (
     DEFAULT_BETA,
     DeepOmniDPOCollator,
@@ -48,9 +61,12 @@ from deepomni_hf.training.dpo import (
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", required=True, choices=sorted(STAGES))
+    parser.add_argument("--stage", required=True, choices=sorted({**STAGES, **BASELINE_PLANS}))
     parser.add_argument("--model", required=True, help="checkpoint folder to start from")
-    parser.add_argument("--data", required=True, help="training dataset folder (save_to_disk)")
+    parser.add_argument("--data", required=True, nargs="+", help="training dataset folder(s) (save_to_disk); several "
+                        "are concatenated")  # fmt: skip
+    parser.add_argument("--routing-mode", default=None, choices=["all", "speech", "text", "per_token"],
+                        help="override the stage's routing mode (e.g. per_token for the joint stage)")  # fmt: skip
     parser.add_argument("--output", required=True, help="output folder (checkpoints, final model, logs)")
     parser.add_argument("--processor", default=None, help="processor folder (default: --model)")
     parser.add_argument("--eval-data", default=None, help="evaluation dataset folder")
@@ -75,7 +91,8 @@ def parse_args(argv=None):
         nargs="?",
         const=True,
         default=None,
-        help="resume from the last checkpoint in --output, or from the given checkpoint folder",
+        help="resume from the last checkpoint in --output, or from the given checkpoint folder; 'auto': resume when "
+        "--output holds a checkpoint, else start",
     )
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--gradient-checkpointing", action="store_true")
@@ -103,9 +120,38 @@ def state_hash(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def concatenate(datasets_):
+    """One dataset from several (laid-out datasets are concatenated; conversation datasets, which are laid out on the
+    fly, must come alone)."""
+    if len(datasets_) == 1:
+        return datasets_[0]
+    import datasets
+
+    if any("input_ids" not in data.column_names for data in datasets_):
+        raise SystemExit("Several --data folders must all be laid out (deepomni layout-dataset); conversations are "
+                         "laid out on the fly, one dataset at a time.")  # fmt: skip
+    return datasets.concatenate_datasets(datasets_)
+
+
+class JsonlLog(TrainerCallback):
+    """Appends every log entry (step, loss, per-stream losses, learning rate, ...) to a JSONL file as it happens."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **(logs or {})}) + "\n")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    plan = STAGES[args.stage]
+    plan = get_stage_plan(args.stage)
+    if args.routing_mode:
+        plan = dataclasses.replace(plan, routing_mode=args.routing_mode)
+    if args.resume == "auto":
+        args.resume = get_last_checkpoint(args.output) if os.path.isdir(args.output) else None
     set_seed(args.seed)
     training_args = TrainingArguments(
         output_dir=args.output,
@@ -134,6 +180,7 @@ def main(argv=None) -> int:
         deepspeed=args.deepspeed,
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
+        include_num_input_tokens_seen="no" if args.stage == "dpo" else "non_padding",  # DPO batches hold pairs
     )
 
     processor = DeepOmniProcessor.from_pretrained(args.processor or args.model)
@@ -141,7 +188,9 @@ def main(argv=None) -> int:
         args.model, dtype=torch.bfloat16 if args.bf16 else torch.float32
     )
     processor.check_model_config(model.config)
-    train_data = load_stage_dataset(args.data, processor, args.split)
+    for folder in args.data:
+        check_audio_encoder_cache(folder, model)
+    train_data = concatenate([load_stage_dataset(folder, processor, args.split) for folder in args.data])
     eval_data = load_stage_dataset(args.eval_data, processor, args.split) if args.eval_data else None
 
     if args.lora:
@@ -152,6 +201,8 @@ def main(argv=None) -> int:
         report = apply_stage_plan(model, plan, verbose=training_args.process_index == 0)
 
     common = dict(args=training_args, train_dataset=train_data, eval_dataset=eval_data, stage_report=report)
+    if training_args.process_index == 0:
+        common["callbacks"] = [JsonlLog(os.path.join(args.output, "train_log.jsonl"))]
     if args.stage == "dpo":
         ref_model = None
         if args.ref_model:
@@ -177,7 +228,17 @@ def main(argv=None) -> int:
         processor.save_pretrained(args.output)
         with open(os.path.join(args.output, "train_result.json"), "w") as f:
             json.dump(
-                {"stage": args.stage, "metrics": result.metrics, "log_history": trainer.state.log_history}, f, indent=2
+                {
+                    "stage": args.stage,
+                    "routing_mode": plan.routing_mode,
+                    "data": args.data,
+                    "seed": args.seed,
+                    "positions_trained": trainer.state.num_input_tokens_seen,
+                    "metrics": result.metrics,
+                    "log_history": trainer.state.log_history,
+                },
+                f,
+                indent=2,
             )
     if args.state_hash:
         rank = training_args.process_index

@@ -321,6 +321,19 @@ def test_audio_encoder_and_codec_match_their_sources(sources, converted):
     assert 0.01 < adapter.std().item() < 0.03
 
 
+def test_a_deepomni_codec_folder_is_a_codec_source(sources, converted, tmp_path):
+    # What `deepomni train-codec` writes (DeepOmniCodecModel.save_pretrained) converts like the snac-format folder.
+    from deepomni_hf import DeepOmniCodecModel
+
+    DeepOmniCodecModel.from_snac_checkpoint(sources["snac_dir"]).save_pretrained(tmp_path / "codec")
+    convert_checkpoint(sources["native"], sources["whisper_dir"], tmp_path / "codec", tmp_path / "out",
+                       with_processor=False, **SMALL)  # fmt: skip
+    ours = AutoModelForMultimodalLM.from_pretrained(tmp_path / "out").codec_model.state_dict()
+    reference = AutoModelForMultimodalLM.from_pretrained(converted[0]).codec_model.state_dict()
+    assert ours.keys() == reference.keys()
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)
+
+
 def test_processor_is_saved_with_the_extended_tokenizer(sources, converted):
     output, result = converted
     assert result.tokenizer_saved

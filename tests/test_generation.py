@@ -196,3 +196,63 @@ def test_generation_errors_are_clear(model):
         model.generate(ids, reply_modality="text", max_new_tokens=0)
     with pytest.raises(TypeError, match="unexpected keyword"):
         model.generate(ids, reply_modality="text", num_beams=4)
+
+
+def test_per_request_seeds_make_each_reply_independent_of_the_batch(model):
+    """`seed=[...]`: each request samples from its own generator, so with sampled audio (and sampled text) a batched
+    request gets exactly the reply it gets alone with its seed; one seed in a list equals that seed as an int."""
+    cfg = model.config
+    lengths, seeds = [5, 8, 3], [21, 22, 23]
+    ids, mask = _prompts(cfg, lengths)
+    options = dict(max_new_tokens=14, do_sample=True, return_audio=True)
+    batched = model.generate(ids, attention_mask=mask, seed=seeds, **options)
+    for row, length in enumerate(lengths):
+        single = model.generate(ids[row : row + 1, -length:], seed=seeds[row], **options)
+        listed = model.generate(ids[row : row + 1, -length:], seed=[seeds[row]], **options)
+        assert torch.equal(single.sequences, listed.sequences)
+        assert torch.equal(single.text_ids[0], batched.text_ids[row])
+        assert torch.equal(single.audio_codes[0], batched.audio_codes[row])
+        torch.testing.assert_close(single.audio_values[0], batched.audio_values[row], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="one int per request"):
+        model.generate(ids, attention_mask=mask, seed=[1, 2])
+
+
+class _StoppingStreamer:
+    """Records steps per request and stops `request` after `after` steps (a client that went away)."""
+
+    def __init__(self, request, after):
+        self.request, self.after, self.steps, self.ended = request, after, {}, {}
+
+    def end_request(self, request):
+        self.ended[request] = self.steps[request]
+
+    def put_step(self, request, text_id, frame):
+        self.steps[request] = self.steps.get(request, 0) + 1
+
+    def end(self):
+        pass
+
+    def stopped_requests(self):
+        return [self.request] if self.steps.get(self.request, 0) >= self.after else []
+
+
+def test_streamer_can_stop_a_request_without_changing_the_others(model):
+    """`stopped_requests()`: the stopped request gets no further steps (its rows leave the batch), its reply is what
+    `max_new_tokens` equal to its steps would give, and the other requests' replies do not change."""
+    cfg = model.config
+    ids, mask = _prompts(cfg, [5, 8, 3])
+    options = dict(max_new_tokens=16, seed=[1, 2, 3])
+    full = model.generate(ids, attention_mask=mask, **options)
+    streamer = _StoppingStreamer(request=1, after=6)
+    stopped = model.generate(ids, attention_mask=mask, streamer=streamer, **options)
+    assert streamer.steps[1] == 6 and streamer.steps[0] == 16
+    assert streamer.ended[1] == 6  # told at once, while the others go on
+    assert all(streamer.ended[r] == streamer.steps[r] for r in streamer.ended)
+    assert {r for r in (0, 2) if r in streamer.ended} == {r for r in (0, 2) if bool(stopped.finished[r])}
+    for row in (0, 2):
+        assert torch.equal(full.text_ids[row], stopped.text_ids[row])
+        assert torch.equal(full.audio_codes[row], stopped.audio_codes[row])
+    alone = model.generate(ids[1:2, -8:], max_new_tokens=6, seed=2)
+    assert torch.equal(alone.text_ids[0], stopped.text_ids[1])
+    assert torch.equal(alone.audio_codes[0], stopped.audio_codes[1])
+    assert not bool(stopped.finished[1])

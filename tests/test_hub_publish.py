@@ -279,7 +279,8 @@ def test_every_stage_template_renders_valid_metadata(checkpoint, stage):
 
 
 def test_installed_wheel_ships_the_card_templates(tmp_path):
-    """A non-editable install has no repository root: the templates must travel inside the package."""
+    """A non-editable install has no repository root: the templates (and the serving page) must travel inside the
+    package."""
     pytest.importorskip("setuptools")
     import zipfile
     from pathlib import Path
@@ -301,11 +302,11 @@ def test_installed_wheel_ships_the_card_templates(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
         shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/hub_cards/"))
-    assert shipped == templates and "model_card_speech.md" in shipped
-    # The bundled domain codec travels as package data too.
-    assert {"config.json", "model.safetensors", "README.md"} <= {
-        Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/assets/codec-rms/")
-    }
+        page_shipped = "deepomni_hf/serving/static/index.html" in archive.namelist()  # `deepomni serve`'s page
+        # The bundled domain codec travels as package data too.
+        codec_shipped = {Path(n).name for n in archive.namelist() if n.startswith("deepomni_hf/assets/codec-rms/")}
+    assert shipped == templates and "model_card_speech.md" in shipped and page_shipped
+    assert {"config.json", "model.safetensors", "README.md"} <= codec_shipped
     # The installed copy (first on sys.path, ahead of the editable checkout) finds its own templates.
     probe = (
         f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); from deepomni_hf.hub.cards import templates_dir; "

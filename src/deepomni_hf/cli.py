@@ -25,7 +25,8 @@ def _add_convert(subparsers) -> None:
     parser.add_argument("--audio-encoder", required=True,
                         help="Whisper folder or hub id: transformers (openai/whisper-medium) or CTranslate2 / "
                         "faster-whisper (a folder with model.bin)")  # fmt: skip
-    parser.add_argument("--codec", required=True, help="SNAC folder or hub id in snac's format (hubertsiuzdak/snac_24khz)")
+    parser.add_argument("--codec", required=True, help="SNAC folder or hub id in snac's format (hubertsiuzdak/snac_24khz), "
+                        "or a DeepOmniCodecModel folder (deepomni train-codec)")  # fmt: skip
     parser.add_argument("--output", required=True, help="folder to create")
     parser.add_argument("--speech-experts", help='JSON file: {"speech_experts": [[...], ...]} or a list of lists, one per layer')
     parser.add_argument("--dtype", help="dtype of the written weights, e.g. bfloat16 (default: keep each source's)")
@@ -34,6 +35,8 @@ def _add_convert(subparsers) -> None:
                         help="keep the backbone's untied output head instead of tying the head to the embedding")  # fmt: skip
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the new embedding rows and adapter weights")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--adapter-intermediate-size", type=int, default=None,
+                        help="width of the new speech adapter (default: the published 7168)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run_convert)
 
@@ -53,6 +56,7 @@ def _run_convert(args) -> int:
         keep_source_lm_head=args.keep_source_lm_head,
         seed=args.seed,
         progress=not args.no_progress,
+        **({"adapter_intermediate_size": args.adapter_intermediate_size} if args.adapter_intermediate_size else {}),
     )
     config = result.config
     print(f"Wrote {result.output_dir}")
@@ -127,6 +131,12 @@ def _add_assign_experts(subparsers) -> None:
     add_assign_experts_command(subparsers)
 
 
+def _add_serve(subparsers) -> None:
+    from .serving.cli import add_serve_command
+
+    add_serve_command(subparsers)
+
+
 def _add_evaluate(subparsers) -> None:
     from .evaluation.cli import add_evaluate_command
 
@@ -134,8 +144,8 @@ def _add_evaluate(subparsers) -> None:
 
 
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_train_codec, _add_evaluate,
-            _add_push]
+COMMANDS = [_add_chat, _add_serve, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_train_codec,
+            _add_evaluate, _add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 # Copyright 2026 The deepomni_hf authors. Licensed under the Apache License, Version 2.0.
-"""`deepomni build-dataset` and `deepomni make-corpus` (registered by `add_data_commands(subparsers)`)."""
+"""`deepomni build-dataset`, `deepomni layout-dataset` and `deepomni make-corpus` (registered by
+`add_data_commands(subparsers)`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,25 @@ def add_data_commands(subparsers) -> None:
     build.add_argument("--max-wer", type=positive_float, default=0.5)
     build.add_argument("--overwrite", action="store_true")
     build.set_defaults(func=_run_build)
+
+    layout = subparsers.add_parser(
+        "layout-dataset",
+        help="Lay a built dataset out for training once (input_ids / labels / input_features), optionally caching "
+        "Whisper's output instead of its features.",
+        description="Turns the conversations of a built dataset (messages) into the 8-stream training layout with the "
+        "checkpoint's processor, so training does no processor work. --cache-audio-encoder runs the checkpoint's "
+        "(frozen) Whisper once and stores its output for the frames each speech span reads (audio_encoder_outputs) "
+        "instead of the 30-second log-mel features; the training loss is the same, without a Whisper pass per step.",
+    )
+    layout.add_argument("--input", required=True, help="dataset folder written by build-dataset (save_to_disk)")
+    layout.add_argument("--model", required=True, help="checkpoint folder: its processor (and its Whisper)")
+    layout.add_argument("--output", required=True, help="dataset folder to write")
+    layout.add_argument("--split", default=None)
+    layout.add_argument("--cache-audio-encoder", action="store_true", help="store Whisper's output, not its features")
+    layout.add_argument("--batch-size", type=int, default=8, help="rows encoded together (--cache-audio-encoder)")
+    layout.add_argument("--num-proc", type=int, default=None, help="processes laying out rows")
+    layout.add_argument("--overwrite", action="store_true")
+    layout.set_defaults(func=_run_layout)
 
     corpus = subparsers.add_parser(
         "make-corpus",
@@ -96,6 +116,36 @@ def _run_build(args: argparse.Namespace) -> int:
         codec=args.model, system_prompt=args.system_prompt, spoken_probability=args.spoken_probability,
         max_audio_seconds=args.max_audio_seconds, max_answer_seconds=args.max_answer_seconds, **common,
     )  # fmt: skip
+    return 0
+
+
+def _run_layout(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from .builders import DatasetBuildError, load_source, to_training_features
+
+    if os.path.exists(args.output) and not args.overwrite:
+        raise DatasetBuildError(f"{args.output} exists; remove it or pass --overwrite.")
+    from ..modeling import DeepOmniForConditionalGeneration
+    from ..processors import DeepOmniProcessor
+
+    processor = DeepOmniProcessor.from_pretrained(args.model)
+    source, _ = load_source(args.input, args.split)
+    laid_out = to_training_features(source, processor, num_proc=args.num_proc)
+    if args.cache_audio_encoder:
+        from ..training.audio_cache import cache_audio_encoder_outputs, save_cached_dataset
+
+        model = DeepOmniForConditionalGeneration.from_pretrained(args.model).eval()
+        laid_out = cache_audio_encoder_outputs(laid_out, model, batch_size=args.batch_size)
+        save_cached_dataset(laid_out, args.output, model)
+    else:
+        tmp = args.output.rstrip("/") + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        laid_out.save_to_disk(tmp)
+        shutil.rmtree(args.output, ignore_errors=True)
+        os.replace(tmp, args.output)
+    print(f"[deepomni] layout: {len(laid_out)} examples written to {args.output}")
     return 0
 
 

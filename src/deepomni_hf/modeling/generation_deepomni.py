@@ -115,6 +115,18 @@ def _choose(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | 
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(scores.device)
 
 
+def _choose_per_request(
+    scores: torch.Tensor, do_sample: bool, generator, requests: list[int], rows_per_request: int
+) -> torch.LongTensor:
+    """`_choose` over consecutive groups of `rows_per_request` score rows, one group per request. With one generator
+    per request (a list), each request samples from its own generator only, so its tokens do not depend on which other
+    requests share the batch; a single generator (or none) samples the whole batch at once, as before."""
+    if not do_sample or not isinstance(generator, list):
+        return _choose(scores, do_sample, generator)
+    groups = scores.split(rows_per_request)
+    return torch.cat([_choose(group, True, generator[r]) for group, r in zip(groups, requests)])
+
+
 class DeepOmniGenerationMixin:
     """`generate()` for [`DeepOmniForConditionalGeneration`]: parallel text and speech, one forward per step."""
 
@@ -173,9 +185,15 @@ class DeepOmniGenerationMixin:
                 `audio_top_p`).
             streamer (*optional*):
                 Receives `put_step(request, text_id, frame)` after every step (`frame` is the newly completed
-                `[7]` code frame or `None`) and `end()` at the end (see `DeepOmniStreamer`).
-            seed (`int`, *optional*):
-                Seeds the sampling generator, so a reply can be regenerated exactly.
+                `[7]` code frame or `None`) and `end()` at the end (see `DeepOmniStreamer`). A streamer that also has
+                `stopped_requests()` is asked after every step which requests to stop now (e.g. a client went away):
+                they end as if they had finished, and their rows leave the batch before the next step. A streamer
+                with `end_request(request)` hears when each request is done (finished or stopped), before the batch
+                is, so its reply can be closed while the other requests go on.
+            seed (`int` or `list[int]`, *optional*):
+                Seeds the sampling generator, so a reply can be regenerated exactly. A list gives every request its
+                own generator (and codec noise seed): each request's reply is then the one it gets alone with that
+                seed, whatever else is in the batch.
             return_audio (`bool`, *optional*):
                 Also decode each reply's codes with the model's codec (its positional noise seeded with `seed`, as a
                 `DeepOmniStreamer` with the same seed does).
@@ -204,7 +222,14 @@ class DeepOmniGenerationMixin:
         if text_to_speak is not None and len(text_to_speak) != batch:
             raise ValueError(f"text_to_speak needs one id sequence per request ({batch}), got {len(text_to_speak)}.")
         parallel = speech and config.batch_parallel and text_to_speak is None
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != batch:
+                raise ValueError(f"seed needs one int per request ({batch}) when given as a list, got {len(seed)}.")
+            generator = [torch.Generator().manual_seed(s) for s in seed]
+        else:
+            generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        stopped = torch.zeros(batch, dtype=torch.bool, device=device)
+        finished_before = torch.zeros(batch, dtype=torch.bool, device=device)
 
         # Rows: one per request, plus one text row per request in batch-parallel mode. A text row is its request's
         # prompt with PAD_A instead of the speaker token at the last position, so the prompt is embedded once (Whisper
@@ -307,7 +332,7 @@ class DeepOmniGenerationMixin:
                     scores = penalty(text_history[active_requests], scores)
                 scores = scores.masked_fill(~text_allowed, float("-inf"))
                 scores = text_warpers(text_history[active_requests], scores)
-                text_token = _choose(scores, config.do_sample, generator)
+                text_token = _choose_per_request(scores, config.do_sample, generator, active_requests.tolist(), 1)
             text_token = torch.where(text_done[active_requests], torch.full_like(text_token, pad_t), text_token)
 
             # --- audio: sampled in the audio rows; staircase start, PAD_A after EOA ---
@@ -318,7 +343,9 @@ class DeepOmniGenerationMixin:
                 slot_scores = slot_scores.masked_fill(~audio_allowed, float("-inf"))
                 flat = slot_scores.flatten(0, 1)
                 flat = audio_warpers(torch.zeros(flat.shape[0], 0, dtype=torch.long, device=device), flat)
-                sampled = _choose(flat, config.audio_do_sample, generator).view(-1, NUM_AUDIO_STREAMS)
+                sampled = _choose_per_request(
+                    flat, config.audio_do_sample, generator, active_requests.tolist(), NUM_AUDIO_STREAMS
+                ).view(-1, NUM_AUDIO_STREAMS)
                 started = torch.arange(NUM_AUDIO_STREAMS, device=device) < step  # slot i starts at step i + 1
                 live = started.unsqueeze(0) & ~slot_done[active_requests]
                 codes = torch.where(live, sampled, codes)
@@ -349,7 +376,14 @@ class DeepOmniGenerationMixin:
             generated.append(step_ids)
             text_history = torch.cat([text_history, step_ids[:, TEXT_STREAM : TEXT_STREAM + 1]], dim=1)
 
-            finished = text_done & slot_done.all(dim=-1)
+            if streamer is not None and hasattr(streamer, "stopped_requests"):
+                for request in streamer.stopped_requests():
+                    stopped[request] = True
+            newly_finished = (text_done & slot_done.all(dim=-1)) | stopped
+            if streamer is not None and hasattr(streamer, "end_request"):
+                for request in (newly_finished & ~finished_before).nonzero().squeeze(-1).tolist():
+                    streamer.end_request(request)
+            finished = finished_before = newly_finished
             if bool(finished.all()) or step == config.max_new_tokens - 1:
                 break
 
@@ -427,7 +461,8 @@ class DeepOmniGenerationMixin:
             )
         audio_values = None
         if return_audio:
-            audio_values = [self.decode_audio(codes, seed=seed) for codes in audio_codes]
+            seeds = seed if isinstance(seed, (list, tuple)) else [seed] * len(audio_codes)
+            audio_values = [self.decode_audio(codes, seed=s) for codes, s in zip(audio_codes, seeds)]
         return DeepOmniGenerateOutput(
             sequences=sequences, text_ids=text_ids, audio_codes=audio_codes, audio_values=audio_values, finished=finished
         )

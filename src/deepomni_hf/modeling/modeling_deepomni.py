@@ -299,22 +299,39 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
             raise ValueError(f"input_ids must be absolute ids in [0, {vocab}); got values outside that range.")
         return self.get_input_embeddings()(input_ids).mean(dim=2)
 
-    def get_audio_features(self, input_features: torch.FloatTensor) -> torch.Tensor:
-        """Whisper log-mel `[num_audios, 80, 3000]` → adapted frames `[num_audios, 1500, hidden]`."""
-        audio = self.config.audio_config
-        expected = (audio.num_mel_bins, 2 * audio.max_source_positions)
-        if input_features.dim() != 3 or tuple(input_features.shape[1:]) != expected:
+    def get_audio_features(
+        self, input_features: torch.FloatTensor | None = None, audio_encoder_outputs: torch.FloatTensor | None = None
+    ) -> torch.Tensor:
+        """Whisper log-mel `[num_audios, 80, 3000]` → adapted frames `[num_audios, 1500, hidden]`. Or, skipping the
+        frozen Whisper pass, its cached output `audio_encoder_outputs` `[num_audios, frames, d_model]` (the first
+        `frames` encoder frames; the adapter works frame by frame, so the result is the same for those frames)."""
+        if (input_features is None) == (audio_encoder_outputs is None):
+            raise ValueError("Pass exactly one of input_features (Whisper log-mel) or audio_encoder_outputs (cached).")
+        if audio_encoder_outputs is None:
+            audio = self.config.audio_config
+            expected = (audio.num_mel_bins, 2 * audio.max_source_positions)
+            if input_features.dim() != 3 or tuple(input_features.shape[1:]) != expected:
+                raise ValueError(
+                    f"input_features must have shape [num_audios, {expected[0]}, {expected[1]}] (Whisper log-mel: "
+                    f"{expected[0]} mel bins × 30 s of frames), got {tuple(input_features.shape)}. Compute them with "
+                    "DeepOmniProcessor (its WhisperFeatureExtractor), not with another feature extractor."
+                )
+            if not input_features.is_floating_point():
+                raise ValueError(f"input_features must be floats (log-mel), got {input_features.dtype}.")
+            audio_encoder_outputs = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
+        elif audio_encoder_outputs.dim() != 3 or audio_encoder_outputs.shape[-1] != self.config.audio_config.d_model:
             raise ValueError(
-                f"input_features must have shape [num_audios, {expected[0]}, {expected[1]}] (Whisper log-mel: "
-                f"{expected[0]} mel bins × 30 s of frames), got {tuple(input_features.shape)}. Compute them with "
-                "DeepOmniProcessor (its WhisperFeatureExtractor), not with another feature extractor."
+                f"audio_encoder_outputs must have shape [num_audios, frames, {self.config.audio_config.d_model}] "
+                f"(Whisper's encoder output), got {tuple(audio_encoder_outputs.shape)}."
             )
-        if not input_features.is_floating_point():
-            raise ValueError(f"input_features must be floats (log-mel), got {input_features.dtype}.")
-        encoded = self.audio_tower(input_features.to(self.audio_tower.dtype)).last_hidden_state
-        return self.speech_adapter(encoded)
+        return self.speech_adapter(audio_encoder_outputs.to(self.audio_tower.dtype))
 
-    def check_prompt(self, input_ids: torch.LongTensor, input_features: torch.FloatTensor | None = None) -> None:
+    def check_prompt(
+        self,
+        input_ids: torch.LongTensor,
+        input_features: torch.FloatTensor | None = None,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
+    ) -> None:
         """Rejects a prompt whose mistakes would otherwise pass silently: an id outside its stream's range (e.g. a
         text id in an audio slot), a user-speech span without `input_features`, NaN / infinite features. Runs once
         per prompt (prefill, training batches), never per decoding step: one host sync for all checks."""
@@ -325,8 +342,9 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         outside = ((input_ids < low) | (input_ids >= high)).flatten(0, -2).any(0)  # [8]: per stream
         has_speech = (input_ids[..., TEXT_STREAM] == cfg.audio_placeholder_id).any().reshape(1)
         flags = [outside, has_speech.to(outside.device)]
-        if input_features is not None:
-            flags.append((~torch.isfinite(input_features)).any().reshape(1).to(outside.device))
+        audio = input_features if input_features is not None else audio_encoder_outputs
+        if audio is not None:
+            flags.append((~torch.isfinite(audio)).any().reshape(1).to(outside.device))
         flags = torch.cat(flags).tolist()
         for stream in range(NUM_STREAMS):
             if flags[stream]:
@@ -337,14 +355,14 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
                     "absolute ids of its own range (a text id in an audio slot, or a raw code without its slot offset, "
                     "is wrong). Build inputs with DeepOmniProcessor."
                 )
-        if flags[NUM_STREAMS] and input_features is None:
+        if flags[NUM_STREAMS] and audio is None:
             raise ValueError(
                 "input_ids hold a user-speech span (AUDIO placeholder positions) but no input_features were given, so "
                 "the speech would be dropped. Pass the input_features the processor returned with these input_ids."
             )
-        if input_features is not None and flags[NUM_STREAMS + 1]:
+        if audio is not None and flags[NUM_STREAMS + 1]:
             raise ValueError(
-                "input_features hold NaN or infinite values (the audio or its feature computation is broken); "
+                "input_features (or audio_encoder_outputs) hold NaN or infinite values (the audio or its feature computation is broken); "
                 "recompute them from finite audio with DeepOmniProcessor."
             )
 
@@ -399,19 +417,23 @@ class DeepOmniModel(DeepOmniPreTrainedModel):
         inputs_embeds: torch.FloatTensor | None = None,
         speech_positions: torch.BoolTensor | None = None,
         use_cache: bool | None = None,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
         **kwargs,
     ) -> DeepOmniModelOutput:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids ([batch, positions, 8]) or inputs_embeds.")
+        has_audio = input_features is not None or audio_encoder_outputs is not None
         if inputs_embeds is None:
-            if input_features is not None or cache is None or cache.get_seq_length() == 0:  # the prompt, not a step
-                self.check_prompt(input_ids, input_features)
+            if has_audio or cache is None or cache.get_seq_length() == 0:  # the prompt, not a step
+                self.check_prompt(input_ids, input_features, audio_encoder_outputs)
             inputs_embeds = self.embed_streams(input_ids)
-            if input_features is not None:
-                audio_frames = self.get_audio_features(input_features)
+            if has_audio:
+                audio_frames = self.get_audio_features(input_features, audio_encoder_outputs)
                 inputs_embeds = self.merge_audio_frames(input_ids, inputs_embeds, audio_frames)
-        elif input_features is not None:
-            raise ValueError("input_features can only be merged into embeddings built from input_ids.")
+        elif has_audio:
+            raise ValueError(
+                "input_features / audio_encoder_outputs can only be merged into embeddings built from input_ids."
+            )
         if speech_positions is None and input_ids is not None:
             speech_positions = self.speech_positions(input_ids)
         outputs = self.language_model(
@@ -550,6 +572,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         use_cache: bool | None = None,
         output_router_logits: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        audio_encoder_outputs: torch.FloatTensor | None = None,
         **kwargs,
     ) -> DeepOmniCausalLMOutput:
         r"""
@@ -561,6 +584,9 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             Targets in the same layout as `input_ids`, -100 where nothing is learned.
         speech_positions (`torch.BoolTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Overrides which positions `per_token` routing treats as speech (computed from `input_ids` by default).
+        audio_encoder_outputs (`torch.FloatTensor` of shape `(num_audios, frames, d_model)`, *optional*):
+            Instead of `input_features`: Whisper's encoder output for them, cached (Whisper is frozen in every stage),
+            at least as many frames as each speech span uses (`deepomni_hf.training.audio_cache`).
         """
         text_config = self.config.text_config
         if output_router_logits is None:
@@ -577,6 +603,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             speech_positions=speech_positions,
             use_cache=use_cache,
             output_router_logits=output_router_logits,
+            audio_encoder_outputs=audio_encoder_outputs,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state

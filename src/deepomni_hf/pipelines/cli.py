@@ -32,7 +32,9 @@ def add_chat_command(subparsers) -> None:
     parser.set_defaults(func=run_chat)
 
 
-def _pipeline(model: str | None):
+def load_chat_pipeline(model: str | None):
+    """The speech-to-speech pipeline of `model`, or of the default model when `None` (shared by `deepomni chat` and
+    `deepomni serve`, so both answer with the same default)."""
     from transformers import pipeline
 
     from ..checkpoints import check_checkpoint
@@ -86,7 +88,7 @@ def run_chat(args) -> int:
 
 
 def _chat(args) -> int:
-    chat = _pipeline(args.model)
+    chat = load_chat_pipeline(args.model)
     inputs = args.text if args.text is not None else args.input
     options = {"seed": args.seed, "reply_modality": "text" if args.text_only else "speech"}
     if args.voice:
@@ -113,4 +115,4 @@ def _chat(args) -> int:
     return 0
 
 
-__all__ = ["add_chat_command", "run_chat", "write_wav"]
+__all__ = ["add_chat_command", "load_chat_pipeline", "run_chat", "write_wav"]

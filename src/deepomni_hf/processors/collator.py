@@ -78,7 +78,9 @@ class DeepOmniDataCollator:
     Each example is a mapping with `input_ids` `[positions, 8]` and optionally `labels` `[positions, 8]`,
     `attention_mask` `[positions]` and `input_features` `[num_audios, 80, 3000]` (the output of
     `DeepOmniProcessor.apply_chat_template(..., output_labels=True)` for one conversation, with or without its batch
-    axis of 1, as tensors, arrays or lists). Other keys are ignored.
+    axis of 1, as tensors, arrays or lists) — or, instead of `input_features`, Whisper's cached output
+    `audio_encoder_outputs` `[num_audios, frames, d_model]` (`deepomni_hf.training.audio_cache`), zero-padded here to
+    the longest in the batch. Other keys are ignored.
 
     Padding positions hold `PAD_A` in every audio slot and `PAD_T` in the text stream, `-100` in all 8 label streams
     and 0 in the attention mask. Labels that hold a filler (`PAD_T` in the text stream, `PAD_A` or a speaker token in
@@ -124,9 +126,25 @@ class DeepOmniDataCollator:
 
         features = [_as_features(example.get("input_features")) for example in examples]
         features = [f for f in features if f is not None and f.shape[0] > 0]
+        cached = [_as_features(example.get("audio_encoder_outputs"), "audio_encoder_outputs") for example in examples]
+        cached = [c for c in cached if c is not None and c.shape[0] > 0]
+        if features and cached:
+            raise ValueError(
+                "A batch mixes examples with input_features and examples with cached audio_encoder_outputs; lay the "
+                "whole dataset out one way (deepomni_hf.training.audio_cache)."
+            )
         if features:
             batch["input_features"] = torch.cat(features, dim=0)
+        if cached:
+            batch["audio_encoder_outputs"] = pad_frames(cached)
         return batch
+
+
+def pad_frames(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """`[num_audios_i, frames_i, dim]` tensors → one `[sum num_audios, max frames, dim]` tensor, zero-padded on the
+    right (frames beyond a span's length are never read)."""
+    length = max(output.shape[1] for output in outputs)
+    return torch.cat([torch.nn.functional.pad(o, (0, 0, 0, length - o.shape[1])) for o in outputs], dim=0)
 
 
 def _optional_mask(mask: Any) -> np.ndarray | None:
@@ -137,15 +155,16 @@ def _optional_mask(mask: Any) -> np.ndarray | None:
     return np.asarray(mask).reshape(-1)
 
 
-def _as_features(features: Any) -> torch.Tensor | None:
+def _as_features(features: Any, name: str = "input_features") -> torch.Tensor | None:
     if features is None:
         return None
     features = features if isinstance(features, torch.Tensor) else torch.as_tensor(np.asarray(features))
     if features.dim() == 2:
-        features = features.unsqueeze(0)  # one audio's [80, 3000]
+        features = features.unsqueeze(0)  # one audio's [80, 3000] (or [frames, d_model])
     if features.dim() != 3:
-        raise ValueError(f"input_features must be [num_audios, mel_bins, frames], got {tuple(features.shape)}.")
+        shape = "[num_audios, mel_bins, frames]" if name == "input_features" else "[num_audios, frames, d_model]"
+        raise ValueError(f"{name} must be {shape}, got {tuple(features.shape)}.")
     return features if features.is_floating_point() else features.float()
 
 
-__all__ = ["IGNORE_INDEX", "DeepOmniDataCollator", "as_stream_array", "pad_stream_sequences"]
+__all__ = ["IGNORE_INDEX", "DeepOmniDataCollator", "as_stream_array", "pad_frames", "pad_stream_sequences"]

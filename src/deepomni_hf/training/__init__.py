@@ -9,6 +9,7 @@
 | `dpo` | per-slot DPO loss, `DeepOmniDPOCollator`, `DeepOmniDPOTrainer`, `precompute_reference_logps` |
 | `lora` | `apply_lora_stage` (PEFT, fused experts included) |
 | `data` | dataset formats, `layout_dataset`, `load_stage_dataset` |
+| `audio_cache` | `cache_audio_encoder_outputs`: Whisper's (frozen) output stored in the dataset instead of its features |
 | `cli` | `deepomni assign-experts` (`add_assign_experts_command`) |
 
 Names are imported lazily, so `import deepomni_hf.training.cli` (the command line) does not load `Trainer`, peft or
@@ -31,6 +32,7 @@ _EXPORTS = {
     "compute_modality_load": "modality_load",
     "PARAMETER_GROUPS": "stages",
     "STAGES": "stages",
+    "BASELINE_PLANS": "stages",
     "ExpertRowFreezer": "stages",
     "StagePlan": "stages",
     "StagePlanReport": "stages",
@@ -53,6 +55,9 @@ _EXPORTS = {
     "layout_dataset": "data",
     "load_stage_dataset": "data",
     "normalize_messages": "data",
+    "cache_audio_encoder_outputs": "audio_cache",
+    "check_audio_encoder_cache": "audio_cache",
+    "save_cached_dataset": "audio_cache",
 }
 
 

@@ -177,7 +177,7 @@ class RoutingRecorder:
         return hook
 
 
-_MODEL_KEYS = ("input_ids", "attention_mask", "input_features")
+_MODEL_KEYS = ("input_ids", "attention_mask", "input_features", "audio_encoder_outputs")
 
 
 def _position_mask(model: nn.Module, batch: Mapping, modality: str, positions: str) -> torch.Tensor:

@@ -138,12 +138,28 @@ STAGES: dict[str, StagePlan] = {
 }
 
 
+# Not a DeepOmni stage: the dense baseline the paper's claim is measured against (issue 12's reproduction).
+BASELINE_PLANS: dict[str, StagePlan] = {
+    "naive": StagePlan(
+        "naive",
+        "all",
+        _ALL_TRAINABLE,
+        5e-5,
+        2,
+        "the speech and text data of the modality and joint stages, in one run",
+        "naive baseline: one joint fine-tuning of every parameter but Whisper (adapter included), routing over all "
+        "experts, no expert split (what dense speech LLMs do)",
+    ),
+}
+
+
 def get_stage_plan(stage: str | StagePlan) -> StagePlan:
     if isinstance(stage, StagePlan):
         return stage
-    if stage not in STAGES:
-        raise ValueError(f"Unknown stage {stage!r}; choose one of {sorted(STAGES)} or pass a StagePlan.")
-    return STAGES[stage]
+    plans = {**STAGES, **BASELINE_PLANS}
+    if stage not in plans:
+        raise ValueError(f"Unknown stage {stage!r}; choose one of {sorted(plans)} or pass a StagePlan.")
+    return plans[stage]
 
 
 # ----- which rows of which tensor belong to which group -----
@@ -474,6 +490,7 @@ def active_stage_report(model: nn.Module) -> StagePlanReport | None:
 __all__ = [
     "NEVER_TRAINED",
     "PARAMETER_GROUPS",
+    "BASELINE_PLANS",
     "STAGES",
     "ExpertRowFreezer",
     "FrozenRows",

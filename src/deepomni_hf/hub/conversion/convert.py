@@ -16,7 +16,6 @@ from transformers import WhisperConfig
 
 from ...modeling.configuration_deepomni import NUM_AUDIO_STREAMS, DeepOmniConfig, DeepOmniTextConfig
 from ...modeling.modeling_deepomni import DeepOmniForConditionalGeneration
-from ...modeling.modeling_deepomni_codec import DeepOmniCodecModel
 from .deepseek import deepseek_text_config_kwargs, plan_text_model
 from .layout import ADAPTER_PREFIX
 from .processor import save_processor
@@ -31,7 +30,7 @@ from .reading import (
     read_json,
     resolve_checkpoint,
 )
-from .snac import plan_codec
+from .snac import load_codec_source, plan_codec
 from .ctranslate2_whisper import CT2_WEIGHTS_NAME
 from .whisper import open_whisper_checkpoint, plan_audio_encoder, read_whisper_config
 from .writing import (
@@ -184,7 +183,8 @@ def convert_checkpoint(
             original hub layout (remote-code config with `rope_scaling`, untied `lm_head`).
         audio_encoder: folder or Hub repo id of a Whisper checkpoint: transformers' layout (`openai/whisper-medium`) or
             CTranslate2's (a faster-whisper folder with `model.bin`, see `ctranslate2_whisper`).
-        codec: folder or Hub repo id of a SNAC checkpoint in the `snac` package's format (`hubertsiuzdak/snac_24khz`).
+        codec: folder or Hub repo id of a SNAC checkpoint in the `snac` package's format (`hubertsiuzdak/snac_24khz`),
+            or a `DeepOmniCodecModel` folder (what `deepomni train-codec` writes).
         output_dir: the folder to create. It is built in a temporary folder next to it and renamed at the end, so a
             failed conversion leaves nothing behind.
         speech_experts: a JSON file (`{"speech_experts": [[...], ...]}` or a bare list of lists) or the lists
@@ -220,7 +220,7 @@ def convert_checkpoint(
 
     text_raw = read_json(text_dir / CONFIG_NAME, "text model")
     audio_raw = read_whisper_config(audio_dir)
-    codec_model = DeepOmniCodecModel.from_snac_checkpoint(codec_dir)  # weights_only torch.load; ~80 MB
+    codec_model = load_codec_source(codec_dir)
     codec_config = codec_model.config.to_snac_kwargs()
     config = build_config(text_raw, audio_raw, codec_config, speech_experts, keep_source_lm_head, **config_overrides)
 

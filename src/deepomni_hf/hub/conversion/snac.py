@@ -3,11 +3,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import torch
 
 from ...modeling.modeling_deepomni_codec import DeepOmniCodecModel
 from .layout import CODEC_PREFIX
 from .writing import PlannedTensor, check_shape
+
+
+def load_codec_source(folder: str | os.PathLike) -> DeepOmniCodecModel:
+    """The codec of a conversion: a folder in the `snac` package's format (`config.json` with `snac.SNAC`'s keyword
+    arguments + `pytorch_model.bin`), or a `DeepOmniCodecModel` folder (`save_pretrained`, as `deepomni train-codec`
+    writes it; `model_type` `deepomni_codec` in its `config.json`)."""
+    folder = Path(os.fspath(folder))
+    config_path = folder / "config.json"
+    if config_path.is_file() and json.loads(config_path.read_text()).get("model_type") == "deepomni_codec":
+        return DeepOmniCodecModel.from_pretrained(folder)
+    return DeepOmniCodecModel.from_snac_checkpoint(folder)  # weights_only torch.load; ~80 MB
 
 
 def plan_codec(codec: DeepOmniCodecModel, expected: dict[str, tuple], dtype: torch.dtype | None) -> list[PlannedTensor]:
