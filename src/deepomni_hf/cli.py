@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from .cli_types import non_negative_int
+from .cli_types import non_negative_int, positive_int
 from .errors import DeepOmniUsageError, DeepOmniUserError
 
 
@@ -35,7 +35,7 @@ def _add_convert(subparsers) -> None:
                         help="keep the backbone's untied output head instead of tying the head to the embedding")  # fmt: skip
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the new embedding rows and adapter weights")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument("--adapter-intermediate-size", type=int, default=None,
+    parser.add_argument("--adapter-intermediate-size", type=positive_int, default=None,
                         help="width of the new speech adapter (default: the published 7168)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run_convert)

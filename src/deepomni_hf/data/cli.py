@@ -60,8 +60,8 @@ def add_data_commands(subparsers) -> None:
     layout.add_argument("--output", required=True, help="dataset folder to write")
     layout.add_argument("--split", default=None)
     layout.add_argument("--cache-audio-encoder", action="store_true", help="store Whisper's output, not its features")
-    layout.add_argument("--batch-size", type=int, default=8, help="rows encoded together (--cache-audio-encoder)")
-    layout.add_argument("--num-proc", type=int, default=None, help="processes laying out rows")
+    layout.add_argument("--batch-size", type=positive_int, default=8, help="rows encoded together (--cache-audio-encoder)")
+    layout.add_argument("--num-proc", type=positive_int, default=None, help="processes laying out rows")
     layout.add_argument("--overwrite", action="store_true")
     layout.set_defaults(func=_run_layout)
 
