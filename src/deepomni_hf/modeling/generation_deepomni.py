@@ -116,15 +116,15 @@ def _choose(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | 
 
 
 def _choose_per_request(
-    scores: torch.Tensor, do_sample: bool, generator, requests: list[int], rows_per_request: int
+    scores: torch.Tensor, do_sample: bool, generator, requests: torch.LongTensor, rows_per_request: int
 ) -> torch.LongTensor:
     """`_choose` over consecutive groups of `rows_per_request` score rows, one group per request. With one generator
     per request (a list), each request samples from its own generator only, so its tokens do not depend on which other
     requests share the batch; a single generator (or none) samples the whole batch at once, as before."""
     if not do_sample or not isinstance(generator, list):
         return _choose(scores, do_sample, generator)
-    groups = scores.split(rows_per_request)
-    return torch.cat([_choose(group, True, generator[r]) for group, r in zip(groups, requests)])
+    groups = scores.split(rows_per_request)  # `requests` reaches the host only on this per-request path
+    return torch.cat([_choose(group, True, generator[r]) for group, r in zip(groups, requests.tolist())])
 
 
 class DeepOmniGenerationMixin:
@@ -332,7 +332,7 @@ class DeepOmniGenerationMixin:
                     scores = penalty(text_history[active_requests], scores)
                 scores = scores.masked_fill(~text_allowed, float("-inf"))
                 scores = text_warpers(text_history[active_requests], scores)
-                text_token = _choose_per_request(scores, config.do_sample, generator, active_requests.tolist(), 1)
+                text_token = _choose_per_request(scores, config.do_sample, generator, active_requests, 1)
             text_token = torch.where(text_done[active_requests], torch.full_like(text_token, pad_t), text_token)
 
             # --- audio: sampled in the audio rows; staircase start, PAD_A after EOA ---
@@ -344,7 +344,7 @@ class DeepOmniGenerationMixin:
                 flat = slot_scores.flatten(0, 1)
                 flat = audio_warpers(torch.zeros(flat.shape[0], 0, dtype=torch.long, device=device), flat)
                 sampled = _choose_per_request(
-                    flat, config.audio_do_sample, generator, active_requests.tolist(), NUM_AUDIO_STREAMS
+                    flat, config.audio_do_sample, generator, active_requests, NUM_AUDIO_STREAMS
                 ).view(-1, NUM_AUDIO_STREAMS)
                 started = torch.arange(NUM_AUDIO_STREAMS, device=device) < step  # slot i starts at step i + 1
                 live = started.unsqueeze(0) & ~slot_done[active_requests]
