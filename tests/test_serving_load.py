@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -100,6 +101,26 @@ def test_a_client_leaving_mid_reply_frees_its_rows_and_does_not_disturb_the_othe
     for seed, (_, transcript, pcm, _, _) in zip(seeds, results):
         alone = ask(client, seed=seed).choices[0].message
         assert np.array_equal(pcm, wav_samples(alone.audio.data)[0]) and transcript == alone.audio.transcript
+
+
+def test_a_non_streamed_client_leaving_mid_reply_frees_its_rows(server):
+    streams = server.app.state.recorded_streams
+    start = len(streams)
+    body = json.dumps({"model": MODEL_ID, "messages": spoken_question(), "modalities": ["text", "audio"],
+                       "audio": {"voice": "alloy", "format": "wav"}, "seed": 298, "max_completion_tokens": 900})  # fmt: skip
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+    connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    deadline = time.monotonic() + 300
+    while not any(s.seed == 298 and s.steps >= 8 for s in streams[start:]):  # decoding has begun
+        assert time.monotonic() < deadline, "the request never started decoding"
+        time.sleep(0.05)
+    connection.sock.close()
+    connection.close()
+    left = next(s for s in streams[start:] if s.seed == 298)
+    while not left.should_stop:
+        assert time.monotonic() < deadline, "the request was not stopped after its client left"
+        time.sleep(0.05)
+    assert left.cancelled and 8 <= left.steps < 900  # stopped soon after the client went away, not run to its end
 
 
 def _wav_b64(seconds, rate=8000, silent=False):

@@ -1,6 +1,7 @@
 """The FastAPI application: `POST /v1/chat/completions` (OpenAI's chat-completions format with audio, streamed as
 server-sent events or not), `GET /v1/models`, `GET /health`, and the voice-chat page at `/`."""
 
+import asyncio
 import base64
 import json
 import logging
@@ -68,6 +69,10 @@ def _validation_error(error: ValidationError) -> APIError:
     first = error.errors(include_input=False, include_url=False)[0]
     location = ".".join(str(part) for part in first["loc"])
     return bad_request(f"{location or 'body'}: {first['msg']}", param=location or None)
+
+
+# How often a non-streamed request checks that its client is still there (streamed ones notice on their next write).
+DISCONNECT_POLL_SECONDS = 0.25
 
 
 def create_app(model, processor, settings: ServeSettings | None = None) -> FastAPI:
@@ -180,10 +185,15 @@ def create_app(model, processor, settings: ServeSettings | None = None) -> FastA
             include_usage = bool((chat.stream_options or {}).get("include_usage"))
             return StreamingResponse(reply.events(include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        collecting = asyncio.ensure_future(run_in_threadpool(reply.collect))
         try:
-            return JSONResponse(await run_in_threadpool(reply.collect))
+            while not collecting.done():
+                await asyncio.wait({collecting}, timeout=DISCONNECT_POLL_SECONDS)
+                if not collecting.done() and await request.is_disconnected():
+                    stream.cancel()  # the client went away: its rows leave the batch at the next step
+            return JSONResponse(collecting.result())
         finally:
-            stream.cancel()  # a no-op once done; frees the rows if the client left mid-reply
+            stream.cancel()  # a no-op once done
 
     return app
 
