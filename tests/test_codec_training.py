@@ -235,3 +235,31 @@ def test_bundled_domain_codec_converts_to_snac(tmp_path):
     torch.manual_seed(3)
     expected = reference.decode(reference.encode(waveform))
     torch.testing.assert_close(codec.decode(codes, generator=torch.Generator().manual_seed(3)), expected, rtol=0, atol=0)
+
+
+def test_freeze_codes_trains_the_decoder_and_keeps_every_code(tmp_path, speech_folder):
+    """`freeze_codes`: the decoder learns while the encoder and quantizer — hence the codes a language model was
+    trained on — stay bit for bit what they were."""
+    train_codec(_config(tmp_path / "base", speech_folder, max_steps=6))
+    start = DeepOmniCodecModel.from_pretrained(tmp_path / "base" / "checkpoint").eval()
+    tuned_dir = tmp_path / "tuned"
+    train_codec(_config(tuned_dir, speech_folder, init_from=str(tmp_path / "base" / "checkpoint"), freeze_codes=True,
+                        max_steps=30, learning_rate=3e-3, log_every=10, dead_code_check_every=1))  # fmt: skip
+    tuned = DeepOmniCodecModel.from_pretrained(tuned_dir / "checkpoint").eval()
+    before, after = start.state_dict(), tuned.state_dict()
+    for name in before:
+        if name.startswith(("encoder.", "quantizer.")):
+            assert torch.equal(before[name], after[name]), name
+    assert any(not torch.equal(before[n], after[n]) for n in before if n.startswith("decoder.")), "decoder did not move"
+    waveform = torch.from_numpy(sf.read(sorted(speech_folder.glob("*.wav"))[0], dtype="float32")[0])[None, None]
+    with torch.no_grad():
+        for a, b in zip(start.encode(waveform), tuned.encode(waveform)):
+            assert torch.equal(a, b)
+    log = _log(tuned_dir)
+    assert log[-1]["mel"] < log[0]["mel"], [row["mel"] for row in log]
+    assert all(sum(row["revived"]) == 0 for row in log)  # re-initialising a code would change the codes
+
+
+def test_freeze_codes_needs_a_codec_to_start_from(tmp_path, speech_folder):
+    with pytest.raises(ValueError, match="init_from"):
+        _config(tmp_path, speech_folder, freeze_codes=True)

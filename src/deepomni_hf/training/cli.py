@@ -210,6 +210,9 @@ def add_train_codec_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--codec-config", default=None,
                         help='JSON object (or a .json file) of DeepOmniCodecConfig fields overriding the preset')
     parser.add_argument("--init-from", default=None, help="start from this codec (DeepOmniCodecModel or snac folder)")
+    parser.add_argument("--freeze-codes", action="store_true",
+                        help="with --init-from: train the decoder only; the encoder and quantizer, hence every code, "
+                             "stay as they are (a model trained on these codes keeps working)")
     parser.add_argument("--audio-column", default=defaults.audio_column)
     parser.add_argument("--seed", type=non_negative_int, default=defaults.seed)
     parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
@@ -268,6 +271,7 @@ def _run_train_codec_command(args) -> int:
     config = CodecTrainingConfig(
         output_dir=args.output_dir, data=args.data, data_weights=weights, eval_data=args.eval_data, answer_data=args.answer_data,
         preset=args.preset, codec_config=codec_config, init_from=args.init_from, audio_column=args.audio_column,
+        freeze_codes=args.freeze_codes,
         seed=args.seed, batch_size=args.batch_size, segment_seconds=args.segment_seconds, max_steps=args.max_steps,
         max_minutes=args.max_minutes, stop_after_steps=args.stop_after_steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
         adversarial=args.adversarial, adversarial_start_step=args.adversarial_start_step,

@@ -63,6 +63,9 @@ class CodecTrainingConfig:
     preset: str = "tiny"
     codec_config: dict = field(default_factory=dict)  # overrides of the preset (DeepOmniCodecConfig fields)
     init_from: str | None = None  # a DeepOmniCodecModel or snac checkpoint folder to start from
+    # Fine-tune the decoder only: the encoder and quantizer (hence every code) stay exactly as in `init_from`, so a
+    # language model already trained on this codec's codes keeps working with the improved decoder.
+    freeze_codes: bool = False
     audio_column: str = "audio"
     seed: int = 0
     batch_size: int = 6
@@ -115,6 +118,8 @@ class CodecTrainingConfig:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}.")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"`mixed_precision` must be auto, no, bf16 or fp16, got {self.mixed_precision!r}.")
+        if self.freeze_codes and not self.init_from:
+            raise ValueError("`freeze_codes` keeps the codes of an existing codec: pass `init_from` (--init-from) too.")
         if self.learning_rate <= 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("`learning_rate` must be > 0 and `min_lr_ratio` in [0, 1].")
 
@@ -126,13 +131,18 @@ class CodecTrainingModule(nn.Module):
     """The codec's training forward as one module (so accelerate/DDP sees one call): waveform → reconstruction and the
     quantizer's training output; the decoder noise comes from `generator`."""
 
-    def __init__(self, codec: DeepOmniCodecModel):
+    def __init__(self, codec: DeepOmniCodecModel, freeze_codes: bool = False):
         super().__init__()
         self.codec = codec
+        self.freeze_codes = freeze_codes
+        if freeze_codes:  # the encoder and quantizer decide the codes: nothing of theirs may move
+            for module in (codec.encoder, codec.quantizer):
+                module.requires_grad_(False)
 
     def forward(self, waveform: torch.Tensor, generator: torch.Generator | None = None):
         length = waveform.shape[-1]
-        quantized = quantize_with_losses(self.codec.quantizer, self.codec.encoder(self.codec._pad(waveform)))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_codes):
+            quantized = quantize_with_losses(self.codec.quantizer, self.codec.encoder(self.codec._pad(waveform)))
         with _noise_context(generator):
             audio = self.codec.decoder(quantized.latents)[..., :length]
         return audio, quantized
@@ -237,8 +247,8 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
     codec_config = codec.config
     sampling_rate = codec_config.sampling_rate
     segment = max(1, round(config.segment_seconds * sampling_rate / codec_config.padding_multiple)) * codec_config.padding_multiple
-    module = CodecTrainingModule(codec)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, betas=config.adam_betas,
+    module = CodecTrainingModule(codec, freeze_codes=config.freeze_codes)
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=config.learning_rate, betas=config.adam_betas,
                                   weight_decay=config.weight_decay)  # fmt: skip
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(config.warmup_steps, config.max_steps, config.min_lr_ratio)
@@ -345,7 +355,7 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
             loss = loss + config.adversarial_weight * adversarial + config.feature_matching_weight * matching
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_([p for p in module.parameters() if p.requires_grad], config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         codes, projected = quantized.codes, quantized.projected
@@ -353,7 +363,7 @@ def train_codec(config: CodecTrainingConfig, on_step_end: Callable[[int], None] 
             codes, projected = accelerator.gather(codes), accelerator.gather(projected)
         monitor.update(codes, projected)
         step += 1
-        if step % config.dead_code_check_every == 0:
+        if step % config.dead_code_check_every == 0 and not config.freeze_codes:  # re-initialising would move codes
             revived = monitor.revive(codec.quantizer, optimizer,
                                      torch.Generator().manual_seed(_step_seed(config.seed, step, 10_000)))  # fmt: skip
             sums["revived"] = [a + b for a, b in zip(sums.get("revived", [0] * len(revived)), revived)]
