@@ -63,6 +63,11 @@ def parse_args(argv=None):
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     parser.add_argument("--suites", default="text,spoken-qa,latency,routing")
     parser.add_argument("--limit", type=int, default=None, help="first N held-out questions of each source")
+    parser.add_argument("--text-per-type", type=int, default=None,
+                        help="a seeded sample of N held-out text questions per question type (default: all)")
+    parser.add_argument("--spoken-per-type", type=int, default=None,
+                        help="a seeded sample of N held-out spoken questions per question type (default: all)")
+    parser.add_argument("--sample-seed", type=int, default=0, help="seed of the per-type samples")
     parser.add_argument("--answer-tts", default="flite:rms", help="voice of the reference answers (the codec's)")
     parser.add_argument("--voice", default="M29", help="speaker token of the spoken replies (flite rms)")
     parser.add_argument("--evaluate", default="deepomni evaluate", help="the evaluate command")
@@ -70,6 +75,42 @@ def parse_args(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="print the commands; run and write nothing")
     parser.add_argument("--no-publish", action="store_true", help="write only under --output, not benchmarks/results")
     return parser.parse_args(argv)
+
+
+def per_type_sample(types: list[str], per_type: int, seed: int) -> list[int]:
+    """Row indices of a seeded sample of at most `per_type` rows of every type, in their original order: the test
+    split is sorted by type, so its first N rows would all be arithmetic."""
+    import random
+
+    by_type: dict[str, list[int]] = {}
+    for index, kind in enumerate(types):
+        by_type.setdefault(kind, []).append(index)
+    rng = random.Random(seed)
+    picked = [i for kind in sorted(by_type) for i in rng.sample(by_type[kind], min(per_type, len(by_type[kind])))]
+    return sorted(picked)
+
+
+def prepare_samples(args) -> None:
+    """Writes the per-type samples under OUTPUT/samples and points `args.text_data` / `args.corpus` at them."""
+    samples = args.output / "samples"
+    if args.text_per_type:
+        rows = [json.loads(line) for line in Path(args.text_data).read_text().splitlines() if line.strip()]
+        keep = per_type_sample([row["type"] for row in rows], args.text_per_type, args.sample_seed)
+        path = samples / f"text-{args.text_per_type}-per-type-seed{args.sample_seed}.jsonl"
+        if not args.dry_run:
+            write_atomic(path, "".join(json.dumps(rows[i]) + "\n" for i in keep))
+        args.text_data = str(path)
+    if args.spoken_per_type:
+        from datasets import DatasetDict, load_from_disk
+
+        path = samples / f"spoken-qa-{args.spoken_per_type}-per-type-seed{args.sample_seed}"
+        if not args.dry_run and not (path / "dataset_dict.json").is_file():
+            test = load_from_disk(args.corpus)["test"]
+            keep = per_type_sample(test["type"], args.spoken_per_type, args.sample_seed)
+            tmp = path.with_name(path.name + ".tmp")
+            DatasetDict({"test": test.select(keep)}).save_to_disk(str(tmp))
+            os.replace(tmp, path)
+        args.corpus = str(path)
 
 
 def evaluate_command(args, arm: str) -> list[str]:
@@ -168,6 +209,7 @@ def main(argv=None) -> int:
         arms.remove("base")
         arms.insert(0, "base")
     missing = [str(args.run / ARMS[a][1]) for a in arms if not (args.run / ARMS[a][1] / "config.json").is_file()]
+    prepare_samples(args)
     for arm in arms:
         command = evaluate_command(args, arm)
         print("[reproduction] " + shlex.join(command), flush=True)
@@ -181,7 +223,9 @@ def main(argv=None) -> int:
         return 0
 
     summary = {"benchmark": "issue 12 reproduction: DeepOmni-Tiny arms under `deepomni evaluate`", "run": str(args.run),
-               "suites": args.suites, "limit": args.limit, "arms": {}}  # fmt: skip
+               "suites": args.suites, "limit": args.limit, "text_data": args.text_data, "spoken_data": args.corpus,
+               "text_per_type": args.text_per_type, "spoken_per_type": args.spoken_per_type,
+               "sample_seed": args.sample_seed, "arms": {}}  # fmt: skip
     for arm in arms:
         rows = read_rows(args.output / arm)
         metrics = {f"{suite}/{metric}": pick(rows, suite, metric) for suite, metric, _, _ in COLUMNS}

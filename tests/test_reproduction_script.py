@@ -56,3 +56,27 @@ def test_dry_run_names_missing_checkpoints_and_writes_nothing(tmp_path):
                "--output", str(tmp_path / "out"), "--dry-run", "--arms", "base,naive"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "missing checkpoints" in result.stdout and not (tmp_path / "out").exists()
+
+
+def test_per_type_sample_draws_from_every_type_and_is_seeded(tmp_path):
+    """The held-out split is sorted by type: `--text-per-type` samples every type instead of the first N rows."""
+    rows = [{"id": f"{kind}-{i}", "type": kind, "question": "q", "answer": "a"}
+            for kind, count in (("arithmetic", 30), ("capital", 5), ("legs", 2)) for i in range(count)]  # fmt: skip
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    run = make_run(tmp_path)
+    (tmp_path / "fake_eval.py").write_text(FAKE)
+
+    def sample(seed):
+        out = tmp_path / f"out{seed}"
+        command = [sys.executable, str(SCRIPT), "--run", str(run), "--corpus", "C", "--text-data",
+                   str(tmp_path / "test.jsonl"), "--output", str(out), "--no-publish", "--arms", "base,deepomni",
+                   "--text-per-type", "3", "--sample-seed", str(seed),
+                   "--evaluate", f"{sys.executable} {tmp_path / 'fake_eval.py'}"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        path = json.loads((out / "reproduction.json").read_text())["text_data"]
+        assert f"text={path}" in result.stdout  # the arms are evaluated on the sample
+        return [json.loads(line)["id"] for line in Path(path).read_text().splitlines()]
+
+    first = sample(0)
+    assert [i.split("-")[0] for i in first].count("arithmetic") == 3 and len(first) == 3 + 3 + 2
+    assert first == sample(0) and first != sample(1)

@@ -29,7 +29,7 @@ BATCH="${BATCH:-8}"
 MAX_STEPS="${MAX_STEPS:--1}"                  # >0: stop every stage after this many steps (smoke runs)
 SAVE_STEPS="${SAVE_STEPS:-100}"
 LOGGING_STEPS="${LOGGING_STEPS:-1}"
-ADAPTER_WIDTH="${ADAPTER_WIDTH:-1024}"
+ADAPTER_WIDTH="${ADAPTER_WIDTH:-512}"
 ALIGN_LR="${ALIGN_LR:-1e-3}";  ALIGN_EPOCHS="${ALIGN_EPOCHS:-2}"
 SPEECH_LR="${SPEECH_LR:-1e-3}"; STAGE_EPOCHS="${STAGE_EPOCHS:-2}"   # speech, text, joint and naive: same epochs
 TEXT_LR="${TEXT_LR:-2e-4}"

@@ -68,6 +68,36 @@ def _run_convert(args) -> int:
     return 0
 
 
+def _add_replace_codec(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replace-codec",
+        help="put another codec (e.g. a decoder fine-tuned with train-codec --freeze-codes) into a DeepOmni checkpoint",
+        description="Writes CHECKPOINT with the codec of --codec. The model was trained on its codec's codes, so the "
+        "new codec must assign the same ones: both encode a probe signal and a differing code refuses the swap "
+        "(--allow-new-codes overrides). Only codec_model.* tensors change; the output is written to a temporary "
+        "folder and renamed at the end.",
+    )
+    parser.add_argument("checkpoint", help="DeepOmni checkpoint folder (one model.safetensors)")
+    parser.add_argument("--codec", required=True, help="the new codec: a DeepOmniCodecModel folder or snac's format")
+    parser.add_argument("--output", required=True, help="folder to create")
+    parser.add_argument("--dtype", help="store every floating tensor in this dtype, e.g. float16 (default: keep)")
+    parser.add_argument("--allow-new-codes", action="store_true", help="swap even if the codes differ")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(func=_run_replace_codec)
+
+
+def _run_replace_codec(args) -> int:
+    from .hub.conversion import replace_codec
+
+    result = replace_codec(args.checkpoint, args.codec, args.output, dtype=args.dtype,
+                           allow_new_codes=args.allow_new_codes, overwrite=args.overwrite)  # fmt: skip
+    print(f"Wrote {result.output_dir}: {result.codec_tensors} codec tensors replaced; "
+          f"{result.codes_checked - result.codes_differing} of {result.codes_checked} probe codes unchanged")  # fmt: skip
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
 def _add_export_text_model(subparsers) -> None:
     parser = subparsers.add_parser(
         "export-text-model",
@@ -144,7 +174,7 @@ def _add_evaluate(subparsers) -> None:
 
 
 # Subcommand registrars, in the order `deepomni --help` lists them.
-COMMANDS = [_add_chat, _add_serve, _add_convert, _add_export_text_model, _add_data, _add_assign_experts, _add_train_codec,
+COMMANDS = [_add_chat, _add_serve, _add_convert, _add_replace_codec, _add_export_text_model, _add_data, _add_assign_experts, _add_train_codec,
             _add_evaluate, _add_push]
 
 

@@ -41,6 +41,7 @@ Safety: weights are read with `safetensors`; pickled `.bin` files (the SNAC chec
 safetensors) are read with `torch.load(weights_only=True)` only.
 """
 
+from .codec_swap import CodecSwapResult, replace_codec
 from .convert import build_config, convert_checkpoint, init_adapter_weight, load_speech_experts
 from .ctranslate2_whisper import CTranslate2WhisperReader, load_ctranslate2_whisper_encoder, read_ctranslate2_index
 from .deepseek import deepseek_text_config_kwargs, init_new_embedding_rows
@@ -51,6 +52,8 @@ from .writing import ConversionResult, PlannedTensor, ShardWriter, atomic_output
 
 
 __all__ = [
+    "CodecSwapResult",
+    "replace_codec",
     "CTranslate2WhisperReader",
     "CheckpointReader",
     "ConversionResult",
