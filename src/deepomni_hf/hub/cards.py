@@ -24,11 +24,12 @@ trainer's own plans (`deepomni_hf.training.stages.STAGES`, see `stage_plan`), so
 did. `STAGE_PLANS` here holds the stage's prose (title, data, the Hub task categories of its data, the stage it
 starts from), the `converted` pseudo-stage the trainer has no plan for, and a DESIGN §5 fallback for the groups.
 
-`card.validate()` posts the card to the Hub's `/api/validate-yaml`, which needs network; `check_card_metadata` does
-the checks that matter locally instead: the YAML header parses to a mapping, the metadata survives a round trip
-through `ModelCardData` / `DatasetCardData` (so the Hub and `huggingface_hub` read back what was written), and the
-fields the Hub validates have valid shapes and values (`model-index` parseable into `EvalResult`s, repo ids,
-license, pipeline tag, language codes).
+Other templates: `card_template=` renders a named template of `hub_cards/` instead of the stage's (e.g.
+`model_card_deepomni_tiny.md`, the card of the shipped DeepOmni-Tiny) or any Jinja file. Every template also gets
+facts read from data (`card_facts`): the checkpoint's parameter counts, its last training run, the closed spoken-QA
+domain and, when given, a reproduction summary.
+
+Every rendered card is checked locally with `card_checks.check_card_metadata` (`card.validate()` needs the Hub).
 """
 
 from __future__ import annotations
@@ -36,12 +37,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from huggingface_hub import (
     DatasetCard,
     DatasetCardData,
@@ -49,11 +48,26 @@ from huggingface_hub import (
     ModelCard,
     ModelCardData,
 )
-from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from .card_checks import (  # noqa: F401  (re-exported: part of this module's API)
+    HUB_LICENSES,
+    HUB_PIPELINE_TAGS,
+    LIBRARY_NAME,
+    SIZE_CATEGORIES,
+    card_metadata,
+    check_card_metadata,
+)
+from .card_facts import (
+    TEMPLATE_METADATA,
+    checkpoint_parameters,
+    load_reproduction,
+    reproduction_table,
+    spoken_qa_domain,
+    training_run,
+)
 
 
 BASE_CHECKPOINTS = ("deepseek-ai/DeepSeek-V2-Lite-Chat", "openai/whisper-medium", "hubertsiuzdak/snac_24khz")
-LIBRARY_NAME = "transformers"
 PIPELINE_TAG = "any-to-any"
 # DeepSeek-V2-Lite-Chat's weights are under the DeepSeek model license; a model built on them inherits it.
 DEFAULT_LICENSE = "other"
@@ -65,23 +79,6 @@ DATASET_TAGS = ("deepomni", "speech-to-speech", "speech", "audio")
 PAPER_URL = "https://arxiv.org/abs/2506.21864"
 TEMPLATES_ENV = "DEEPOMNI_HUB_CARDS"
 
-# Hub pipeline tags this module may write or accept (a subset of the Hub's task list).
-HUB_PIPELINE_TAGS = frozenset({
-    "any-to-any", "audio-to-audio", "audio-text-to-text", "automatic-speech-recognition", "text-to-speech",
-    "text-to-audio", "text-generation", "question-answering", "audio-classification", "feature-extraction",
-})  # fmt: skip
-# Common license ids of the Hub (https://huggingface.co/docs/hub/repositories-licenses); "other" needs a name + link.
-HUB_LICENSES = frozenset({
-    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "llama2", "llama3", "llama3.1",
-    "llama3.2", "gemma", "gpl-3.0", "lgpl-3.0", "agpl-3.0", "bsd-3-clause", "bsd-2-clause", "cc0-1.0", "cc-by-4.0",
-    "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc-by-3.0", "cc-by-sa-3.0", "odc-by",
-    "odbl", "pddl", "unlicense", "mpl-2.0", "artistic-2.0", "deepfloyd-if-license", "other", "unknown",
-})  # fmt: skip
-SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
-                   (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
-                   (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))  # fmt: skip
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]+)*|code|multilingual)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +331,29 @@ def model_card_template(stage: str | None, template_dir: str | os.PathLike | Non
     return path
 
 
+def card_template_path(
+    card_template: str | os.PathLike, template_dir: str | os.PathLike | None = None
+) -> tuple[Path, str | None]:
+    """A model-card template given by name or path → (its path, its name in `hub_cards/` or `None` for a file).
+
+    A name is a template of `hub_cards/`: `deepomni_tiny`, `deepomni-tiny` and `model_card_deepomni_tiny.md` all mean
+    `hub_cards/model_card_deepomni_tiny.md`. Anything else must be an existing Jinja file.
+    """
+    path = Path(card_template)
+    if path.is_file():
+        return path, None
+    folder = templates_dir(template_dir)
+    name = path.name.removesuffix(".md").removeprefix("model_card_").replace("-", "_")
+    named = folder / f"model_card_{name}.md"
+    if name and path.name == str(card_template) and named.is_file():  # a bare name, not a missing path
+        return named, name
+    names = sorted(p.stem.removeprefix("model_card_") for p in folder.glob("model_card_*.md"))
+    raise FileNotFoundError(
+        f"Card template {str(card_template)!r} not found: give a template of {folder} ({', '.join(names)}) or the "
+        "path of a Jinja .md file."
+    )
+
+
 # --- evaluation results ---------------------------------------------------------------------------------------------
 _EVAL_FIELDS = {f.name for f in dataclasses.fields(EvalResult)}
 
@@ -446,33 +466,54 @@ def render_model_card(
     language: str | Sequence[str] | None = DEFAULT_LANGUAGE,
     tags: Sequence[str] = (),
     template_dir: str | os.PathLike | None = None,
+    card_template: str | os.PathLike | None = None,
+    reproduction: str | os.PathLike | Mapping | None = None,
 ) -> ModelCard:
     """Renders the model card of the checkpoint in `checkpoint_dir` for `repo_id`, from the stage's template.
 
     `stage` is one of `STAGES` or an alias; `None` when unknown (a generic card showing the whole recipe).
     `base_model` defaults to the three base checkpoints (`BASE_CHECKPOINTS`); pass the previous stage's repo id for a
     later stage. The card is checked with `check_card_metadata` (raises `ValueError` naming the problems).
+
+    `card_template` replaces the stage's template: a template name of `hub_cards/` (`deepomni_tiny`) or a Jinja file
+    (see `card_template_path`); a named template may bring its own `base_model` / `license` defaults
+    (`card_facts.TEMPLATE_METADATA`). `reproduction` is a reproduction summary (`benchmarks/reproduction.py`'s
+    `reproduction.json`, a path or a mapping), checked by `card_facts.load_reproduction`. Every template also gets the
+    checkpoint's `parameters`, its `training_run`, the `spoken_qa_domain` and the raw `config` (`card_facts`).
     """
     stage = resolve_stage(stage)
     plan = stage_plan(stage)
     config = read_checkpoint_config(checkpoint_dir)
+    template_path, template_name = (
+        card_template_path(card_template, template_dir) if card_template is not None
+        else (model_card_template(stage, template_dir), None)
+    )  # fmt: skip
+    summary = load_reproduction(reproduction)
     results = load_eval_results(eval_results)
+    defaults = TEMPLATE_METADATA.get(template_name, {})
+    if base_model is None:
+        base_model = defaults.get("base_model")
+    if license is None and "license" in defaults:
+        license = defaults["license"]
+    tags = [*defaults.get("tags", ()), *tags]
     data = model_card_data(
         repo_id=repo_id, base_model=base_model, datasets=datasets, eval_results=results, license=license,
         license_name=license_name, license_link=license_link, language=language, tags=tags,
     )  # fmt: skip
     files = {p.name for p in Path(checkpoint_dir).iterdir()}
+    plans = {name: stage_plan(name) for name in STAGES}
     text = config.get("text_config") or {}
     audio = config.get("audio_config") or {}
     card = ModelCard.from_template(
         data,
-        template_path=str(model_card_template(stage, template_dir)),
+        template_path=str(template_path),
         repo_id=repo_id,
         model_title=repo_id.split("/")[-1],
         stage=stage,
         plan=plan,
         previous_plan=stage_plan(plan.previous) if plan and plan.previous else None,
-        all_plans=[stage_plan(name) for name in STAGES],
+        all_plans=list(plans.values()),
+        plans=plans,
         base_models=_as_list(data.base_model),
         derived_from_base=set(_as_list(data.base_model)) == set(BASE_CHECKPOINTS),
         experts=ExpertSplit.from_config(config),
@@ -481,6 +522,12 @@ def render_model_card(
         has_processor=bool(files & {"processor_config.json", "tokenizer.json", "tokenizer_config.json"}),
         remote_code=bool(config.get("auto_map")),
         paper_url=PAPER_URL,
+        config=config,
+        parameters=checkpoint_parameters(checkpoint_dir, config),
+        training_run=training_run(checkpoint_dir),
+        spoken_qa_domain=spoken_qa_domain(),
+        reproduction=summary,
+        reproduction_table=reproduction_table(summary) if summary else None,
         model_facts={
             "hidden size": text.get("hidden_size"),
             "decoder layers": text.get("num_hidden_layers"),
@@ -575,86 +622,6 @@ def _describe_feature(feature: Any) -> str:
     return name
 
 
-# --- local metadata checks ------------------------------------------------------------------------------------------
-def card_metadata(card: ModelCard | DatasetCard | str) -> dict[str, Any]:
-    """The card's YAML header parsed with a plain YAML parser (what the Hub reads)."""
-    text = str(card)
-    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
-    if not match:
-        raise ValueError("The card has no YAML metadata header (--- ... ---).")
-    metadata = yaml.safe_load(match.group(1))
-    if not isinstance(metadata, dict):
-        raise ValueError("The card's YAML header is not a mapping.")
-    return metadata
-
-
-def check_card_metadata(card: ModelCard | DatasetCard) -> list[str]:
-    """Checks a card's metadata without the Hub (see the module docstring); returns the problems found, if any."""
-    problems: list[str] = []
-    try:
-        metadata = card_metadata(card)
-    except (ValueError, yaml.YAMLError) as error:
-        return [str(error)]
-    is_model = isinstance(card, ModelCard)
-    card_class, data_class = (ModelCard, ModelCardData) if is_model else (DatasetCard, DatasetCardData)
-    try:
-        reread = card_class(str(card)).data.to_dict()
-        if reread != card.data.to_dict():
-            problems.append("the metadata does not survive a round trip through " + data_class.__name__)
-        if data_class(**metadata).to_dict() != reread:
-            problems.append(f"{data_class.__name__} reads the YAML header differently from a plain YAML parser")
-    except (ValueError, TypeError) as error:
-        problems.append(f"{data_class.__name__} cannot read the metadata: {error}")
-
-    def strings(key: str) -> list:
-        value = metadata.get(key)
-        if value is None:
-            return []
-        values = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, str) and v for v in values):
-            problems.append(f"{key} must be a string or a list of non-empty strings, got {value!r}")
-            return []
-        return values
-
-    for language in strings("language"):
-        if not _LANGUAGE.match(language):
-            problems.append(f"language {language!r} is not an ISO 639-1/2/3 code")
-    licenses = strings("license")
-    for license in licenses:
-        if license not in HUB_LICENSES:
-            problems.append(f"license {license!r} is not a Hub license id (use 'other' with license_name/license_link)")
-    if is_model and "other" in licenses and not (metadata.get("license_name") and metadata.get("license_link")):
-        problems.append("license 'other' needs license_name and license_link")
-    strings("tags")
-    if is_model:
-        if metadata.get("library_name") != LIBRARY_NAME:
-            problems.append(f"library_name must be {LIBRARY_NAME!r}, got {metadata.get('library_name')!r}")
-        if metadata.get("pipeline_tag") not in HUB_PIPELINE_TAGS:
-            problems.append(f"pipeline_tag {metadata.get('pipeline_tag')!r} is not a Hub pipeline tag")
-        for key in ("base_model", "datasets"):
-            for repo_id in strings(key):
-                if not _REPO_ID.match(repo_id):
-                    problems.append(f"{key} entry {repo_id!r} is not a Hub repo id (namespace/name)")
-        if not strings("base_model"):
-            problems.append("base_model is missing")
-        if "model-index" in metadata:
-            try:
-                model_index_to_eval_results(metadata["model-index"])
-            except (KeyError, TypeError, ValueError) as error:
-                problems.append(f"model-index cannot be parsed into EvalResults: {error!r}")
-    else:
-        for category in strings("size_categories"):
-            if category not in {label for _, label in SIZE_CATEGORIES} | {"n>1T"}:
-                problems.append(f"size_categories entry {category!r} is not a Hub size category")
-        strings("task_categories")
-        configs = metadata.get("configs")
-        if configs is not None and not (
-            isinstance(configs, list) and all(isinstance(c, dict) and "config_name" in c for c in configs)
-        ):
-            problems.append("configs must be a list of mappings with a config_name")
-    return problems
-
-
 __all__ = [
     "BASE_CHECKPOINTS",
     "LIBRARY_NAME",
@@ -664,6 +631,7 @@ __all__ = [
     "ExpertSplit",
     "StagePlan",
     "card_metadata",
+    "card_template_path",
     "check_card_metadata",
     "load_eval_results",
     "model_card_data",

@@ -41,7 +41,14 @@ def add_push_command(subparsers) -> argparse.ArgumentParser:
                        "the three base checkpoints")  # fmt: skip
     model.add_argument("--dataset", dest="datasets", action="append", metavar="REPO",
                        help="a training dataset's repo id, for the card (repeatable)")  # fmt: skip
-    model.add_argument("--license", help="Hub license id (default: DeepSeek's model license, 'other' / 'deepseek')")
+    model.add_argument("--license", help="Hub license id (default: DeepSeek's model license, 'other' / 'deepseek'; "
+                       "a named --card-template may bring its own)")  # fmt: skip
+    model.add_argument("--card-template", metavar="NAME_OR_FILE",
+                       help="card template instead of the stage's: a template of hub_cards/ by name (deepomni_tiny: "
+                       "the card of the shipped DeepOmni-Tiny) or a Jinja .md file")  # fmt: skip
+    model.add_argument("--reproduction", metavar="FILE.json",
+                       help="a reproduction summary for the card (benchmarks/reproduction.py's reproduction.json), "
+                       "available to the template as `reproduction`")  # fmt: skip
     model.add_argument("--dry-run", action="store_true", help="check the folder, print the card and the file list; "
                        "upload nothing")  # fmt: skip
     model.set_defaults(func=_run_push_model)
@@ -80,6 +87,8 @@ def _run_push_model(args) -> int:
         "datasets": args.datasets,
         "license": args.license,
         "language": args.language,
+        "card_template": args.card_template,
+        "reproduction": args.reproduction,
     }
     if args.dry_run:
         plan = prepare_model_upload(args.checkpoint, args.repo_id, args.stage, **options)

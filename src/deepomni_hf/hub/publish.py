@@ -212,13 +212,16 @@ def prepare_model_upload(
     language: str | Sequence[str] | None = DEFAULT_LANGUAGE,
     ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS,
     template_dir: str | os.PathLike | None = None,
+    card_template: str | os.PathLike | None = None,
+    reproduction: Any = None,
 ) -> UploadPlan:
     """Checks the checkpoint and renders its card, without any network call: what `push_model` will commit."""
     check_repo_id(repo_id)
     folder = check_checkpoint_dir(checkpoint_dir)
     card = render_model_card(
         folder, repo_id, stage, base_model=base_model, datasets=datasets, eval_results=eval_results,
-        license=license, language=language, template_dir=template_dir,
+        license=license, language=language, template_dir=template_dir, card_template=card_template,
+        reproduction=reproduction,
     )  # fmt: skip
     files: dict[str, Path | bytes] = dict(_local_files(folder, ignore_patterns))
     files["README.md"] = str(card).encode("utf-8")
@@ -241,6 +244,8 @@ def push_model(
     language: str | Sequence[str] | None = DEFAULT_LANGUAGE,
     ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS,
     template_dir: str | os.PathLike | None = None,
+    card_template: str | os.PathLike | None = None,
+    reproduction: Any = None,
 ) -> CommitInfo:
     """Publishes a DeepOmni checkpoint folder to the model repo `repo_id` in one commit, with its model card.
 
@@ -263,6 +268,10 @@ def push_model(
         language: the card's languages.
         ignore_patterns: files of the folder not uploaded (Trainer resume state by default; README.md is always
             replaced by the rendered card).
+        card_template: a model-card template instead of the stage's: a name of `hub_cards/` (`deepomni_tiny`) or
+            a Jinja file (`cards.card_template_path`).
+        reproduction: a reproduction summary for the card (`benchmarks/reproduction.py`'s `reproduction.json`, a
+            path or a mapping; `card_facts.load_reproduction`).
 
     Returns:
         the `CommitInfo` of the commit (`.oid`, `.commit_url`, `.repo_url`).
@@ -271,6 +280,7 @@ def push_model(
     plan = prepare_model_upload(
         checkpoint_dir, repo_id, stage, eval_results=eval_results, base_model=base_model, datasets=datasets,
         license=license, language=language, ignore_patterns=ignore_patterns, template_dir=template_dir,
+        card_template=card_template, reproduction=reproduction,
     )  # fmt: skip
     return _commit(
         plan,
