@@ -115,9 +115,13 @@ def prepare_samples(args) -> None:
 
 def evaluate_command(args, arm: str) -> list[str]:
     folder = args.run / ARMS[arm][1]
-    suites = args.suites if arm != "base" else ",".join(s for s in args.suites.split(",") if s != "routing")
+    # (a) is the text LLM before any speech training: it cannot hear or speak, so only its text is measured (its
+    # spoken replies would run to the token limit, ~50 s of CPU per question, to score 0).
+    suites = args.suites if arm != "base" else ",".join(s for s in args.suites.split(",") if s == "text")
     command = [*shlex.split(args.evaluate), "--model", str(folder), "--suite", suites,
-               "--data", f"text={args.text_data}", "--data", f"spoken-qa={args.corpus}", "--split", "test",
+               "--data", f"text={args.text_data}", "--data", f"spoken-qa={args.corpus}",
+               *[arg for suite in ("latency", "routing") if suite in suites.split(",")  # the spoken questions
+                 for arg in ("--data", f"{suite}={args.corpus}")], "--split", "test",
                "--audio-column", "question_audio", "--answer-audio-column", "answer_audio",
                "--answer-tts", args.answer_tts, "--voice", args.voice, "--output", str(args.output / arm),
                "--seed", "0"]  # fmt: skip

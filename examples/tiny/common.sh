@@ -8,7 +8,7 @@ RUN="${RUN:-/work/runs/tiny}"                 # everything the recipe writes goe
 PYTHON="${PYTHON:-python}"                    # the venv's python (deepomni_hf importable)
 DEEPOMNI="${DEEPOMNI:-$PYTHON -m deepomni_hf.cli}"
 SEED="${SEED:-0}"
-THREADS="${THREADS:-2}"
+THREADS="${THREADS:-1}"
 export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NICE="${NICE-nice -n 5}"                # empty: no nice
 
@@ -22,7 +22,7 @@ QUESTION_VOICES="${QUESTION_VOICES:-flite:awb,flite:slt,flite:kal16,espeak:en-us
 TEST_VOICE="${TEST_VOICE:-espeak:en+f3}"      # the held-out question voice
 TRAIN_VOICES="${TRAIN_VOICES:-flite:awb,flite:slt,flite:kal16,espeak:en-us}"  # joint stage's spoken text questions
 ANSWER_VOICE="${ANSWER_VOICE:-flite:rms}"     # the codec's voice
-ASR_SENTENCES="${ASR_SENTENCES:-600}"         # extra WordNet sentences for alignment (0: the spoken questions only)
+ASR_SENTENCES="${ASR_SENTENCES:-0}"         # extra WordNet sentences for alignment (0: the spoken questions only)
 
 # ----- hyper-parameters (CPU-sized; README "Steps 2-8" says why they differ from the published ones) -----
 BATCH="${BATCH:-8}"
@@ -30,7 +30,7 @@ MAX_STEPS="${MAX_STEPS:--1}"                  # >0: stop every stage after this 
 SAVE_STEPS="${SAVE_STEPS:-100}"
 LOGGING_STEPS="${LOGGING_STEPS:-1}"
 ADAPTER_WIDTH="${ADAPTER_WIDTH:-512}"
-ALIGN_LR="${ALIGN_LR:-1e-3}";  ALIGN_EPOCHS="${ALIGN_EPOCHS:-2}"
+ALIGN_LR="${ALIGN_LR:-1e-3}";  ALIGN_EPOCHS="${ALIGN_EPOCHS:-5}"
 SPEECH_LR="${SPEECH_LR:-1e-3}"; STAGE_EPOCHS="${STAGE_EPOCHS:-2}"   # speech, text, joint and naive: same epochs
 TEXT_LR="${TEXT_LR:-2e-4}"
 JOINT_LR="${JOINT_LR:-3e-4}"

@@ -529,15 +529,12 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         """Text logits `[..., padded_text_vocab]` and audio logits `[..., 7, audio_slot_vocab]` from one tied head."""
         return self.text_head_logits(hidden_states), self.audio_head_logits(hidden_states)
 
-    def stream_losses(
-        self, text_logits: torch.Tensor, audio_logits: torch.Tensor, labels: torch.LongTensor
-    ) -> torch.Tensor:
-        """Per-stream next-token cross-entropy (labels are the absolute-id layout, shifted here as in transformers'
-        causal LMs). Returns `[8]`: slots 0–6 then text; NaN where a stream has no target."""
+    def _local_targets(self, labels: torch.LongTensor, device: torch.device) -> torch.LongTensor:
+        """Shifted labels `[batch, positions - 1, 8]` as ids local to each stream's head rows (-100: no target)."""
         cfg = self.config
         if labels.dim() != 3 or labels.shape[-1] != NUM_STREAMS:
             raise ValueError(f"labels must have shape [batch, positions, {NUM_STREAMS}], got {tuple(labels.shape)}.")
-        labels = labels[:, 1:].to(text_logits.device)
+        labels = labels[:, 1:].to(device)
         offsets = torch.tensor([cfg.stream_offset(s) for s in range(NUM_STREAMS)], device=labels.device)
         sizes = torch.tensor([cfg.stream_vocab_size(s) for s in range(NUM_STREAMS)], device=labels.device)
         valid = labels != -100
@@ -549,11 +546,38 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
                 f"labels of stream {stream} hold ids outside that stream's range "
                 f"[{cfg.stream_offset(stream)}, {cfg.stream_offset(stream) + cfg.stream_vocab_size(stream)})."
             )
+        return local
+
+    def stream_losses(
+        self, text_logits: torch.Tensor, audio_logits: torch.Tensor, labels: torch.LongTensor
+    ) -> torch.Tensor:
+        """Per-stream next-token cross-entropy (labels are the absolute-id layout, shifted here as in transformers'
+        causal LMs). Returns `[8]`: slots 0–6 then text; NaN where a stream has no target."""
+        local = self._local_targets(labels, text_logits.device)
         losses = []
         for stream in range(NUM_STREAMS):
             logits = text_logits[:, :-1] if stream == TEXT_STREAM else audio_logits[:, :-1, stream]
             # A stream without targets gives NaN (a mean over nothing), which the total loss leaves out.
             losses.append(F.cross_entropy(logits.float().flatten(0, 1), local[..., stream].flatten(), ignore_index=-100))
+        return torch.stack(losses)
+
+    def stream_losses_at_targets(self, hidden_states: torch.Tensor, labels: torch.LongTensor) -> torch.Tensor:
+        """`stream_losses` without the full logits: each stream's head rows run only at the positions where that
+        stream has a target (training never reads the logits). A stage whose targets are a few text tokens per example
+        (alignment, text) or a speech span (speech) skips most of the `[positions, 33 k ids]` head; the losses are the
+        same cross-entropies over the same rows, equal to `stream_losses` to float rounding."""
+        cfg = self.config
+        local = self._local_targets(labels, hidden_states.device)
+        hidden_states = hidden_states[:, :-1]
+        weight = self.lm_head.weight
+        losses = []
+        for stream in range(NUM_STREAMS):
+            targets = local[..., stream]
+            rows = targets != -100
+            offset = 0 if stream == TEXT_STREAM else cfg.audio_slot_offset(stream)
+            size = cfg.padded_text_vocab_size if stream == TEXT_STREAM else cfg.audio_slot_vocab_size
+            logits = F.linear(hidden_states[rows], weight[offset : offset + size])
+            losses.append(F.cross_entropy(logits.float(), targets[rows], ignore_index=-100))  # NaN when no rows
         return torch.stack(losses)
 
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # transformers' own rename (5.24)
@@ -571,6 +595,7 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         output_router_logits: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         audio_encoder_outputs: torch.FloatTensor | None = None,
+        return_logits: bool = True,
         **kwargs,
     ) -> DeepOmniCausalLMOutput:
         r"""
@@ -585,6 +610,9 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         audio_encoder_outputs (`torch.FloatTensor` of shape `(num_audios, frames, d_model)`, *optional*):
             Instead of `input_features`: Whisper's encoder output for them, cached (Whisper is frozen in every stage),
             at least as many frames as each speech span uses (`deepomni_hf.training.audio_cache`).
+        return_logits (`bool`, *optional*, defaults to `True`):
+            With `labels`, `False` computes the loss from the head rows at the targeted positions only and returns no
+            logits (what training needs: the same loss, a fraction of the head's cost).
         """
         text_config = self.config.text_config
         if output_router_logits is None:
@@ -605,12 +633,15 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        text_logits, audio_logits = self.stream_logits(hidden_states[:, slice_indices, :])
-
-        loss = stream_losses = aux_loss = None
-        if labels is not None:
-            stream_losses = self.stream_losses(text_logits, audio_logits, labels)
+        text_logits = audio_logits = loss = stream_losses = aux_loss = None
+        if labels is not None and not return_logits:
+            stream_losses = self.stream_losses_at_targets(hidden_states, labels)
+        else:
+            slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            text_logits, audio_logits = self.stream_logits(hidden_states[:, slice_indices, :])
+            if labels is not None:
+                stream_losses = self.stream_losses(text_logits, audio_logits, labels)
+        if stream_losses is not None:
             present = ~torch.isnan(stream_losses)
             loss = stream_losses[present].mean()
         if output_router_logits and outputs.router_logits:

@@ -133,6 +133,8 @@ class DeepOmniTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.router_aux_loss and "output_router_logits" not in inputs:
             inputs = {**inputs, "output_router_logits": True}
+        if not return_outputs and "labels" in inputs:  # only the loss is read: skip the logits nobody looks at
+            inputs = {**inputs, "return_logits": False}
         outputs = model(**inputs)
         loss = outputs["loss"]
         if model.training:
