@@ -23,4 +23,16 @@ PY
 if [ "$SHIP_CODEC" != "$CODEC" ] && [ -n "${SHIP_CODEC_ASSET:-}" ]; then
     rm -rf "$SHIP_CODEC_ASSET.tmp" && cp -r "$SHIP_CODEC" "$SHIP_CODEC_ASSET.tmp" && rm -rf "$SHIP_CODEC_ASSET" && mv "$SHIP_CODEC_ASSET.tmp" "$SHIP_CODEC_ASSET"
 fi
+# its card: hub_cards/model_card_deepomni_tiny.md with the reproduction summary and (b)'s evaluation
+REPRODUCTION="${REPRODUCTION:-$REPO/benchmarks/results/reproduction.json}"
+EVAL_RESULTS="${EVAL_RESULTS:-$RUN/reproduction/deepomni/eval_results.json}"
+$PYTHON - "$SHIP_DIR" "$REPRODUCTION" "$EVAL_RESULTS" <<'PY'
+import os, sys
+from deepomni_hf.hub.cards import render_model_card
+folder, reproduction, eval_results = sys.argv[1], sys.argv[2], sys.argv[3]
+card = render_model_card(folder, "deepomni/DeepOmni-Tiny", "joint", card_template="deepomni_tiny",
+                         reproduction=reproduction if os.path.isfile(reproduction) else None,
+                         eval_results=eval_results if os.path.isfile(eval_results) else None)
+card.save(os.path.join(folder, "README.md"))
+PY
 du -sh "$SHIP_DIR"
