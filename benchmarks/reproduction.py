@@ -60,6 +60,10 @@ def parse_args(argv=None):
     parser.add_argument("--corpus", required=True, help="spoken-QA corpus (make-corpus --task spoken-qa); its test split")
     parser.add_argument("--text-data", required=True, help="held-out questions as text (qa-text/test.jsonl)")
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--base", type=Path, default=None,
+                        help="arm (a): the text LLM before conversion (a causal-LM folder with a chat template, e.g. "
+                        "examples/tiny/base-llm); default RUN/converted. The converted checkpoint's new embedding rows "
+                        "(filler ids summed into every text position) are untrained, so it is not (a) on text")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     parser.add_argument("--suites", default="text,spoken-qa,latency,routing")
     parser.add_argument("--limit", type=int, default=None, help="first N held-out questions of each source")
@@ -113,8 +117,12 @@ def prepare_samples(args) -> None:
         args.corpus = str(path)
 
 
+def arm_folder(args, arm: str) -> Path:
+    return args.base if arm == "base" and args.base else args.run / ARMS[arm][1]
+
+
 def evaluate_command(args, arm: str) -> list[str]:
-    folder = args.run / ARMS[arm][1]
+    folder = arm_folder(args, arm)
     # (a) is the text LLM before any speech training: it cannot hear or speak, so only its text is measured (its
     # spoken replies would run to the token limit, ~50 s of CPU per question, to score 0).
     suites = args.suites if arm != "base" else ",".join(s for s in args.suites.split(",") if s == "text")
@@ -127,7 +135,7 @@ def evaluate_command(args, arm: str) -> list[str]:
                "--seed", "0"]  # fmt: skip
     command += ["--items", str(args.output / "items.jsonl")]  # shared: (a)'s items are evaluated once
     if arm != "base":
-        command += ["--baseline", str(args.run / ARMS["base"][1])]
+        command += ["--baseline", str(arm_folder(args, "base"))]
     if args.limit:
         command += ["--limit", str(args.limit)]
     return command + shlex.split(args.extra)
@@ -212,7 +220,7 @@ def main(argv=None) -> int:
     if "base" in arms:  # evaluated first: the other arms' baseline items come from its store
         arms.remove("base")
         arms.insert(0, "base")
-    missing = [str(args.run / ARMS[a][1]) for a in arms if not (args.run / ARMS[a][1] / "config.json").is_file()]
+    missing = [str(arm_folder(args, a)) for a in arms if not (arm_folder(args, a) / "config.json").is_file()]
     prepare_samples(args)
     for arm in arms:
         command = evaluate_command(args, arm)
@@ -234,7 +242,7 @@ def main(argv=None) -> int:
         rows = read_rows(args.output / arm)
         metrics = {f"{suite}/{metric}": pick(rows, suite, metric) for suite, metric, _, _ in COLUMNS}
         metrics["routing/routing_separation"] = pick(rows, "routing", "routing_separation")
-        summary["arms"][arm] = {"label": ARMS[arm][0], "checkpoint": str(args.run / ARMS[arm][1]), "metrics": metrics}
+        summary["arms"][arm] = {"label": ARMS[arm][0], "checkpoint": str(arm_folder(args, arm)), "metrics": metrics}
         train_result = args.run / ARMS[arm][1] / "train_result.json"
         if train_result.is_file():
             summary["arms"][arm]["positions_trained_last_stage"] = json.loads(train_result.read_text()).get("positions_trained")

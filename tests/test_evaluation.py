@@ -234,3 +234,26 @@ def test_push_accepts_the_model_index_file_as_it_is(processor, tiny_checkpoint, 
                  str(out / "eval_results.json")])  # fmt: skip
     card = capsys.readouterr().out
     assert code == 0 and "model-index" in card and "speech_accuracy" in card
+
+
+def test_a_text_llm_is_a_baseline_on_the_text_suite(processor, tiny_checkpoint, tmp_path):
+    """The text LLM a DeepOmni is converted from (arm (a) of the reproduction) is evaluated as a plain causal LM:
+    greedy chat replies on the text suite; spoken suites are refused with one line."""
+    from transformers import AutoTokenizer
+
+    from deepomni_hf.hub.conversion import export_text_model
+
+    llm = tmp_path / "text-llm"
+    export_text_model(tiny_checkpoint, llm, progress=False)
+    tokenizer = AutoTokenizer.from_pretrained(llm)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:"
+    tokenizer.save_pretrained(llm)
+    data = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    result = evaluate((StandIn(processor.tokenizer), processor), "text", str(data), tmp_path / "eval",
+                      baseline=str(llm), text_max_new_tokens=4)  # fmt: skip
+    assert result.value("text", "text_accuracy", role="baseline") is not None
+    items = [json.loads(line) for line in (tmp_path / "eval" / "items.jsonl").read_text().splitlines()]
+    baseline = [item["record"] for item in items if item["role"] == "baseline"]
+    assert len(baseline) == 3 and all(record["question"] for record in baseline)
+    with pytest.raises(EvaluationError, match="text suite only"):
+        evaluate(str(llm), "spoken-qa", str(data), tmp_path / "eval2")

@@ -3,6 +3,6 @@
 # held-out questions and voice; writes benchmarks/results/reproduction.json, a README table and a plot.
 source "$(dirname "$0")/common.sh"; STEP=reproduction
 skip_if "$RUN/reproduction/reproduction.json"
-timed reproduction $NICE $PYTHON "$REPO/benchmarks/reproduction.py" --run "$RUN" --corpus "$CORPUS" \
+timed reproduction $NICE $PYTHON "$REPO/benchmarks/reproduction.py" --run "$RUN" --base "$BASE_LLM" --corpus "$CORPUS" \
     --text-data "$DATA/qa-text/test.jsonl" --output "$RUN/reproduction" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"} \
     ${REPRO_ARGS:-}

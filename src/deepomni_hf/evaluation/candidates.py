@@ -35,6 +35,7 @@ class Candidate:
     processor: Any
     identity: str
     has_codec: bool = True
+    text_only: bool = False  # a plain causal LM (e.g. the base LLM before conversion): `processor` is its tokenizer
 
     @property
     def device(self):
@@ -112,8 +113,14 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
         config = folder / "config.json"
         if not config.is_file():
             raise EvaluationError(f"{name} has no config.json: not a saved DeepOmni checkpoint.")
-        model_type = json.loads(config.read_text()).get("model_type")
+        config_dict = json.loads(config.read_text())
+        model_type = config_dict.get("model_type")
         if model_type != "deepomni":
+            if any(a.endswith("ForCausalLM") for a in config_dict.get("architectures") or []):
+                if spoken_suites:
+                    raise EvaluationError(f"{name} is a text LLM ({model_type!r}): it can run the text suite only, "
+                                          f"not {', '.join(spoken_suites)}.")  # fmt: skip
+                return _load_text_llm(name, folder, device, dtype)
             raise EvaluationError(
                 f"{name} is a {model_type!r} checkpoint, not DeepOmni; text models run under lm-eval "
                 "(see deepomni_hf.evaluation.lm_eval_harness)."
@@ -138,6 +145,20 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
     return Candidate(name, model, processor, identity, has_codec)
 
 
+def _load_text_llm(name: str, folder: Path, device: str | None, dtype: str | None) -> Candidate:
+    """A plain causal LM with a chat template (the text LLM a DeepOmni is converted from: arm (a) of a comparison),
+    loaded in float32 unless `dtype` says otherwise, for the text suite."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    if tokenizer.chat_template is None:
+        raise EvaluationError(f"{name} is a text LLM without a chat template: the text suite asks it in chat turns.")
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype) if dtype else torch.float32)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+    return Candidate(name, model, tokenizer, checkpoint_identity(folder), has_codec=False, text_only=True)
+
+
 @dataclass
 class Reply:
     """One generated reply: `text`, `audio` (float32 at `sampling_rate`, empty for text replies), `finished` (ended
@@ -160,6 +181,8 @@ def respond(candidate: Candidate, messages: list[dict], reply_modality: str, *, 
     """The candidate's reply to a conversation through `apply_chat_template` + `generate`."""
     import torch
 
+    if candidate.text_only:
+        return _respond_text_llm(candidate, messages, reply_modality, max_new_tokens)
     speech = reply_modality == "speech"
     inputs = candidate.processor.apply_chat_template(
         messages, add_generation_prompt=True, reply_modality=reply_modality, voice=voice, return_tensors="pt"
@@ -175,6 +198,24 @@ def respond(candidate: Candidate, messages: list[dict], reply_modality: str, *, 
     steps = int(out.sequences.shape[1] - inputs["input_ids"].shape[1]) if out.sequences is not None else 0
     codes = out.audio_codes[0].cpu().numpy() if speech and out.audio_codes is not None else None
     return Reply(" ".join(text.split()), audio.astype(np.float32), rate, bool(out.finished[0]), steps, codes)
+
+
+def _respond_text_llm(candidate: Candidate, messages: list[dict], reply_modality: str, max_new_tokens: int) -> Reply:
+    """A text LLM's greedy reply (DeepOmni's text replies are greedy too); `finished` when it emits its eos."""
+    import torch
+
+    if reply_modality != "text":
+        raise EvaluationError(f"{candidate.name} is a text LLM: it cannot give a {reply_modality} reply.")
+    tokenizer = candidate.processor
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = {key: value.to(candidate.device) for key, value in ids.items()}
+    with torch.no_grad():
+        out = candidate.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+    new = out[0, ids["input_ids"].shape[1] :].tolist()
+    finished = tokenizer.eos_token_id in new
+    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    return Reply(" ".join(text.split()), np.zeros(0, np.float32), 0, finished, len(new))
 
 
 def reference_codes(candidate: Candidate, waveform: np.ndarray, sampling_rate: int) -> np.ndarray:
