@@ -145,6 +145,16 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
     return Candidate(name, model, processor, identity, has_codec)
 
 
+def is_text_llm(source: Any) -> bool:
+    """True for a local causal-LM checkpoint that is not DeepOmni (e.g. the base LLM before conversion)."""
+    if not isinstance(source, (str, os.PathLike)) or not (Path(source) / "config.json").is_file():
+        return False
+    config = json.loads((Path(source) / "config.json").read_text())
+    return config.get("model_type") != "deepomni" and any(
+        a.endswith("ForCausalLM") for a in config.get("architectures") or []
+    )
+
+
 def _load_text_llm(name: str, folder: Path, device: str | None, dtype: str | None) -> Candidate:
     """A plain causal LM with a chat template (the text LLM a DeepOmni is converted from: arm (a) of a comparison),
     loaded in float32 unless `dtype` says otherwise, for the text suite."""

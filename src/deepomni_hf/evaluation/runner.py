@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .candidates import SPOKEN_SUITES, device_name, load_candidate
+from .candidates import SPOKEN_SUITES, device_name, is_text_llm, load_candidate
 from .errors import EvaluationError
 from .judges import load_judge
 from .readers import Columns, EvalData, read_data
@@ -154,13 +154,17 @@ def evaluate(
         if source is None:
             continue
         spoken = tuple(suite for suite in names if suite in SPOKEN_SUITES)
+        role_suites = names
+        if role == "baseline" and is_text_llm(source):  # the text LLM a model was converted from: text only
+            spoken, role_suites = (), [suite for suite in names if suite == "text"]
+            notes += [f"{suite} (baseline): a text LLM; not evaluated" for suite in names if suite != "text"]
         candidate = load_candidate(source, device=device, dtype=dtype, spoken_suites=spoken)
         if role == "model":
             model_name = candidate.name
         else:
             baseline_name = candidate.name
         device_used = device_name(candidate.device)
-        for suite in names:
+        for suite in role_suites:
             data_for = datasets[repr(sources[suite])]
             ctx = SuiteContext(suite, role, candidate, data_for, options, store, output, get_judge, get_synthesizer,
                                judge_name if suite in JUDGED_SUITES else None)  # fmt: skip
