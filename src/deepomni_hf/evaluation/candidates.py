@@ -113,10 +113,9 @@ def load_candidate(source: Any, device: str | None = None, dtype: str | None = N
         config = folder / "config.json"
         if not config.is_file():
             raise EvaluationError(f"{name} has no config.json: not a saved DeepOmni checkpoint.")
-        config_dict = json.loads(config.read_text())
-        model_type = config_dict.get("model_type")
+        model_type = json.loads(config.read_text()).get("model_type")
         if model_type != "deepomni":
-            if any(a.endswith("ForCausalLM") for a in config_dict.get("architectures") or []):
+            if is_text_llm(folder):
                 if spoken_suites:
                     raise EvaluationError(f"{name} is a text LLM ({model_type!r}): it can run the text suite only, "
                                           f"not {', '.join(spoken_suites)}.")  # fmt: skip

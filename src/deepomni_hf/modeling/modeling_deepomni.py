@@ -574,9 +574,8 @@ class DeepOmniForConditionalGeneration(DeepOmniGenerationMixin, DeepOmniPreTrain
         for stream in range(NUM_STREAMS):
             targets = local[..., stream]
             rows = targets != -100
-            offset = 0 if stream == TEXT_STREAM else cfg.audio_slot_offset(stream)
-            size = cfg.padded_text_vocab_size if stream == TEXT_STREAM else cfg.audio_slot_vocab_size
-            logits = F.linear(hidden_states[rows], weight[offset : offset + size])
+            offset = cfg.stream_offset(stream)
+            logits = F.linear(hidden_states[rows], weight[offset : offset + cfg.stream_vocab_size(stream)])
             losses.append(F.cross_entropy(logits.float(), targets[rows], ignore_index=-100))  # NaN when no rows
         return torch.stack(losses)
 
